@@ -28,7 +28,11 @@ func (e *Error) Error() string {
 		b.WriteString("<config>")
 	}
 	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
+		fmt.Fprintf(&b, ":%d", e.Line)
+		// YAML syntax errors carry a line but no column.
+		if e.Column > 0 {
+			fmt.Fprintf(&b, ":%d", e.Column)
+		}
 	}
 	b.WriteString(": ")
 	if e.Path != "" {

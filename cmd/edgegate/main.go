@@ -1,0 +1,327 @@
+// Command edgegate is the identity-aware edge gateway.
+//
+// This file only parses flags and starts things; every behaviour lives in
+// internal/ packages. Subcommands are a table so later ones (token, policy,
+// keys, worker, cache, audit) slot in with one line.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/devmode"
+	"github.com/edgegate/edgegate/internal/gateway"
+	"github.com/edgegate/edgegate/internal/hygiene"
+	"github.com/edgegate/edgegate/internal/route"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+type command struct {
+	name    string
+	usage   string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "serve -c FILE", "run the gateway with a configuration file (reloads on change and SIGHUP)", runServe},
+		{"dev", "dev [--print-config]", "run the gateway, a demo origin and an example configuration on loopback", runDev},
+		{"validate", "validate FILE", "check a configuration file; print every error with file:line:column and field", runValidate},
+		{"route", "route -c FILE [-m METHOD] [-H 'Name: value'] URL", "show which route a URL matches, and why", runRoute},
+		{"version", "version", "print the version", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "edgegate: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "edgegate: identity-aware edge gateway\n\nUsage:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  edgegate %-45s %s\n", c.usage, c.summary)
+	}
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("edgegate "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("serve", stderr)
+	file := fs.String("c", "", "configuration file (required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "edgegate serve: -c FILE is required")
+		return 2
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgegate serve: %v\n", err)
+		return 1
+	}
+	log := newLogger(stderr, cfg.Log.Level)
+	g, err := gateway.New(cfg, gateway.Options{Logger: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "edgegate serve: %v\n", err)
+		return 1
+	}
+	defer g.Close()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	rl := &gateway.Reloader{Path: *file, Gateway: g}
+	go func() {
+		if err := rl.Run(ctx, hup); err != nil {
+			log.Error("config watcher stopped; SIGHUP and file changes are not reloaded", "err", err)
+		}
+	}()
+	if err := g.Serve(ctx, nil); err != nil {
+		fmt.Fprintf(stderr, "edgegate serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("dev", stderr)
+	printCfg := fs.Bool("print-config", false, "print the built-in configuration and exit")
+	gw := fs.String("listen", devmode.DefaultAddrs.Gateway, "gateway address (loopback)")
+	adm := fs.String("admin", devmode.DefaultAddrs.Admin, "admin address (loopback)")
+	org := fs.String("origin", devmode.DefaultAddrs.Origin, "demo origin address (loopback)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	addrs := devmode.Addrs{Gateway: *gw, Admin: *adm, Origin: *org}
+	src := devmode.Config(addrs)
+	if *printCfg {
+		_, _ = stdout.Write(src)
+		return 0
+	}
+	for _, a := range []string{addrs.Gateway, addrs.Admin, addrs.Origin} {
+		if err := requireLoopback(a); err != nil {
+			fmt.Fprintf(stderr, "edgegate dev: %v\n", err)
+			return 2
+		}
+	}
+	cfg, err := config.LoadBytes("(edgegate dev)", src)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgegate dev: built-in configuration: %v\n", err)
+		return 1
+	}
+	originLn, err := net.Listen("tcp", addrs.Origin)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgegate dev: demo origin: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = devmode.ServeOrigin(ctx, originLn) }()
+
+	g, err := gateway.New(cfg, gateway.Options{Logger: newLogger(stderr, cfg.Log.Level), AccessLog: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "edgegate dev: %v\n", err)
+		return 1
+	}
+	defer g.Close()
+	err = g.Serve(ctx, func(gateway.Listening) { fmt.Fprint(stdout, devmode.Banner(addrs)) })
+	if err != nil {
+		fmt.Fprintf(stderr, "edgegate dev: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func requireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("address %q is not on loopback: dev mode only listens on loopback", addr)
+	}
+	return nil
+}
+
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("validate", stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: edgegate validate FILE")
+		return 2
+	}
+	file := fs.Arg(0)
+	cfg, err := config.Load(file)
+	if err == nil {
+		// Route compilation finds what the schema cannot: overlapping routes.
+		_, err = route.Compile(cfg.Routes, cfg.Positions)
+	}
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d listeners, %d pools, %d routes)\n", file, len(cfg.Listeners), len(cfg.Pools), len(cfg.Routes))
+	return 0
+}
+
+// printErrors prints one line per configuration problem.
+func printErrors(w io.Writer, err error) {
+	var list config.ErrorList
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(w, e.Error())
+		}
+		fmt.Fprintf(w, "%d error(s)\n", len(list))
+		return
+	}
+	fmt.Fprintln(w, err.Error())
+}
+
+type headerFlags []string
+
+func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
+func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
+
+func runRoute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("route", stderr)
+	file := fs.String("c", "", "configuration file (required)")
+	method := fs.String("m", "GET", "request method")
+	var headers headerFlags
+	fs.Var(&headers, "H", "request header 'Name: value' (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *file == "" || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: edgegate route -c FILE [-m METHOD] [-H 'Name: value'] URL")
+		return 2
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	table, err := route.Compile(cfg.Routes, cfg.Positions)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	req, err := routeRequest(fs.Arg(0), *method, headers)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgegate route: %v\n", err)
+		return 2
+	}
+	ex := table.Explain(req)
+	fmt.Fprintln(stdout, ex.String())
+	if ex.Matched == nil {
+		return 1
+	}
+	return 0
+}
+
+func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	v := version
+	if v == "" {
+		v = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+					v = "devel+" + s.Value[:12]
+				}
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "edgegate %s\n", v)
+	return 0
+}
+
+// routeRequest builds the router's view of a URL given on the command line,
+// normalized the way the gateway's hygiene stage would.
+func routeRequest(raw, method string, headers []string) (*route.Request, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("URL %q: want an absolute http:// or https:// URL", raw)
+	}
+	req := &route.Request{Host: strings.ToLower(u.Hostname()), Method: strings.ToUpper(method), Header: make(map[string][]string)}
+	path, err := normalizePath(u)
+	if err != nil {
+		return nil, err
+	}
+	req.Path = path
+	for _, h := range headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			return nil, fmt.Errorf("header %q: want 'Name: value'", h)
+		}
+		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	return req, nil
+}
+
+func normalizePath(u *url.URL) (string, error) {
+	raw := u.EscapedPath()
+	if raw == "" {
+		raw = "/"
+	}
+	p, err := hygiene.NormalizePath(raw)
+	if err != nil {
+		return "", fmt.Errorf("path %q would be refused by the gateway: %w", raw, err)
+	}
+	return p, nil
+}

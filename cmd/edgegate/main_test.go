@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer lets a test read output a running command is still writing.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, name, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const goodConfig = `version: 1
+listeners: [{address: "127.0.0.1:8080"}]
+pools:
+  - name: app
+    members: [http://127.0.0.1:9000]
+routes:
+  - name: api
+    match: {hosts: [api.example.com], path_prefix: /api, methods: [GET]}
+    pool: app
+  - name: site
+    match: {path_prefix: /}
+    pool: app
+`
+
+func TestValidate(t *testing.T) {
+	good := writeFile(t, "good.yaml", goodConfig)
+	code, out, errOut := runCmd(t, "validate", good)
+	if code != 0 || !strings.Contains(out, "ok (1 listeners, 1 pools, 2 routes)") {
+		t.Fatalf("validate good: code %d out %q err %q", code, out, errOut)
+	}
+
+	bad := writeFile(t, "bad.yaml", strings.Replace(strings.Replace(goodConfig, "pool: app\n  - name: site", "pool: nope\n  - name: site", 1), "path_prefix: /api", "path_prefx: /api", 1))
+	code, _, errOut = runCmd(t, "validate", bad)
+	if code != 1 {
+		t.Fatalf("validate bad: code %d, want 1; stderr %q", code, errOut)
+	}
+	// Every error, each with file:line:column and the field path.
+	for _, want := range []string{bad + ":8:", "routes[0].match", "path_prefx", bad + ":9:", "routes[0].pool", "nope"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, errOut)
+		}
+	}
+
+	overlap := writeFile(t, "overlap.yaml", goodConfig+`  - name: site2
+    match: {path_prefix: /}
+    pool: app
+`)
+	code, _, errOut = runCmd(t, "validate", overlap)
+	if code != 1 || !strings.Contains(errOut, `"site"`) || !strings.Contains(errOut, "routes[2]") {
+		t.Errorf("overlapping routes: code %d, stderr %q", code, errOut)
+	}
+
+	code, _, errOut = runCmd(t, "validate", filepath.Join(t.TempDir(), "missing.yaml"))
+	if code != 1 || !strings.Contains(errOut, "missing.yaml") {
+		t.Errorf("missing file: code %d, stderr %q", code, errOut)
+	}
+}
+
+func TestRouteExplain(t *testing.T) {
+	file := writeFile(t, "c.yaml", goodConfig)
+	code, out, errOut := runCmd(t, "route", "-c", file, "http://api.example.com/api/users/7")
+	if code != 0 || !strings.Contains(out, `"api"`) {
+		t.Fatalf("route api: code %d out %q err %q", code, out, errOut)
+	}
+	code, out, _ = runCmd(t, "route", "-c", file, "-m", "POST", "http://api.example.com/api/users/7")
+	if code != 0 || !strings.Contains(out, `"site"`) || !strings.Contains(out, "POST") {
+		t.Errorf("route POST should fall to site and say why api did not match: code %d out %q", code, out)
+	}
+	// The URL is normalized as the gateway would before matching.
+	code, out, _ = runCmd(t, "route", "-c", file, "http://api.example.com/x/../api/users")
+	if code != 0 || !strings.Contains(out, `"api"`) {
+		t.Errorf("normalized path: code %d out %q", code, out)
+	}
+	code, _, errOut = runCmd(t, "route", "-c", file, "not a url")
+	if code != 2 || errOut == "" {
+		t.Errorf("bad URL: code %d err %q", code, errOut)
+	}
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	code, out, _ := runCmd(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "edgegate ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	code, _, errOut := runCmd(t, "frobnicate")
+	if code != 2 || !strings.Contains(errOut, "unknown command") || !strings.Contains(errOut, "serve -c FILE") {
+		t.Errorf("unknown command: %d %q", code, errOut)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestDev starts `edgegate dev` as a newcomer would and follows the banner's
+// first examples.
+func TestDev(t *testing.T) {
+	gw, adm, org := freeAddr(t), freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--listen", gw, "--admin", adm, "--origin", org}, &out, &errOut)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "edgegate dev is running") {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("dev did not start; stdout %q stderr %q", out.String(), errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	get := func(path string) (int, string, http.Header) {
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Get("http://" + gw + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b), resp.Header
+	}
+	if code, body, _ := get("/hello"); code != 200 || !strings.Contains(body, `"path": "/hello"`) {
+		t.Errorf("/hello: %d %s", code, body)
+	}
+	if code, body, h := get("/api/users?id=7"); code != 200 || !strings.Contains(body, `"path": "/v1/users"`) || h.Get("X-Served-By") != "edgegate" {
+		t.Errorf("/api/users: %d %s %v", code, body, h)
+	}
+	if code, _, h := get("/old-docs/intro?x=1"); code != 301 || h.Get("Location") != "/docs?x=1" {
+		t.Errorf("/old-docs: %d Location %q", code, h.Get("Location"))
+	}
+	if code, _, _ := get("/a%2fb"); code != 400 {
+		t.Errorf("encoded slash: %d", code)
+	}
+	resp, err := http.Get("http://" + adm + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("admin metrics: %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("dev exited %d; stderr %s", code, errOut.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("dev did not stop")
+	}
+	code, _, errStr := runCmd(t, "dev", "--listen", "0.0.0.0:8080")
+	if code != 2 || !strings.Contains(errStr, "loopback") {
+		t.Errorf("non-loopback dev: %d %q", code, errStr)
+	}
+}

@@ -1,0 +1,105 @@
+package config
+
+import (
+	"strconv"
+	"time"
+)
+
+// Every default of the schema lives here. Validate applies them, and
+// fieldDefaults feeds the "Default" column of docs/config.md; a test checks
+// that raw.go's comments agree.
+const (
+	DefaultListenerHTTP2 = true
+	DefaultListenerH2C   = false
+	DefaultTLSMinVersion = "1.2"
+
+	DefaultAdminAddress = "127.0.0.1:9901"
+
+	DefaultMaxHeaderBytes = 64 << 10
+	DefaultMaxBodyBytes   = 10 << 20
+	DefaultMaxURIBytes    = 8 << 10
+
+	DefaultReadHeaderTimeout     = 10 * time.Second
+	DefaultReadTimeout           = 60 * time.Second
+	DefaultWriteTimeout          = 0 * time.Second
+	DefaultIdleTimeout           = 120 * time.Second
+	DefaultOriginConnectTimeout  = 5 * time.Second
+	DefaultOriginResponseTimeout = 30 * time.Second
+	DefaultShutdownTimeout       = 30 * time.Second
+
+	DefaultLogLevel   = "info"
+	DefaultLogAccess  = true
+	DefaultAccessFile = "-"
+
+	DefaultMemberWeight        = 1
+	DefaultBalance             = BalanceRoundRobin
+	DefaultProtocol            = ProtocolHTTP1
+	DefaultRetries             = 1
+	DefaultMaxIdleConnsPerHost = 256
+
+	DefaultHealthInterval           = 5 * time.Second
+	DefaultHealthTimeout            = 2 * time.Second
+	DefaultHealthyThreshold         = 2
+	DefaultUnhealthyThreshold       = 3
+	DefaultHealthExpectStatus       = 0
+	DefaultPassiveMaxFailures       = 5
+	DefaultPassiveWindow            = 10 * time.Second
+	DefaultPassiveEjectFor          = 30 * time.Second
+	DefaultOriginInsecureSkipVerify = false
+
+	DefaultRedirectStatus    = 302
+	DefaultRedirectKeepQuery = false
+	DefaultReplacePrefix     = ""
+)
+
+// defaultListenerName names the listener at index i when the file gives no name.
+func defaultListenerName(i int) string { return "listener-" + strconv.Itoa(i) }
+
+// fieldDefaults maps each documented field path (list items written "[]")
+// to its default as it would be written in YAML.
+func fieldDefaults() map[string]string {
+	q := strconv.Quote
+	b := strconv.FormatBool
+	d := func(t time.Duration) string { return formatDuration(t) }
+	i := strconv.Itoa
+	return map[string]string{
+		"listeners[].name":                         q("listener-<index>"),
+		"listeners[].http2":                        b(DefaultListenerHTTP2),
+		"listeners[].h2c":                          b(DefaultListenerH2C),
+		"listeners[].tls.min_version":              q(DefaultTLSMinVersion),
+		"admin.address":                            q(DefaultAdminAddress),
+		"trusted_proxies":                          "empty (trust nobody)",
+		"limits.max_header_bytes":                  formatSize(DefaultMaxHeaderBytes),
+		"limits.max_body_bytes":                    formatSize(DefaultMaxBodyBytes),
+		"limits.max_uri_bytes":                     formatSize(DefaultMaxURIBytes),
+		"timeouts.read_header":                     d(DefaultReadHeaderTimeout),
+		"timeouts.read":                            d(DefaultReadTimeout),
+		"timeouts.write":                           d(DefaultWriteTimeout),
+		"timeouts.idle":                            d(DefaultIdleTimeout),
+		"timeouts.origin_connect":                  d(DefaultOriginConnectTimeout),
+		"timeouts.origin_response":                 d(DefaultOriginResponseTimeout),
+		"timeouts.shutdown":                        d(DefaultShutdownTimeout),
+		"log.level":                                q(DefaultLogLevel),
+		"log.access":                               b(DefaultLogAccess),
+		"log.access_file":                          q(DefaultAccessFile),
+		"pools[].members[].weight":                 i(DefaultMemberWeight),
+		"pools[].balance":                          q(string(DefaultBalance)),
+		"pools[].protocol":                         q(string(DefaultProtocol)),
+		"pools[].health_check.host":                "the member's host",
+		"pools[].tls.server_name":                  "the member's host",
+		"pools[].health_check.interval":            d(DefaultHealthInterval),
+		"pools[].health_check.timeout":             d(DefaultHealthTimeout),
+		"pools[].health_check.healthy_threshold":   i(DefaultHealthyThreshold),
+		"pools[].health_check.unhealthy_threshold": i(DefaultUnhealthyThreshold),
+		"pools[].health_check.expect_status":       i(DefaultHealthExpectStatus),
+		"pools[].passive.max_failures":             i(DefaultPassiveMaxFailures),
+		"pools[].passive.window":                   d(DefaultPassiveWindow),
+		"pools[].passive.eject_for":                d(DefaultPassiveEjectFor),
+		"pools[].retries":                          i(DefaultRetries),
+		"pools[].tls.insecure_skip_verify":         b(DefaultOriginInsecureSkipVerify),
+		"pools[].max_idle_conns_per_host":          i(DefaultMaxIdleConnsPerHost),
+		"routes[].redirect.status":                 i(DefaultRedirectStatus),
+		"routes[].redirect.keep_query":             b(DefaultRedirectKeepQuery),
+		"routes[].rewrite.replace_prefix":          q(DefaultReplacePrefix),
+	}
+}

@@ -1,0 +1,169 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/edgegate/edgegate/internal/accesslog"
+	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/metrics"
+	"github.com/edgegate/edgegate/internal/proxy"
+)
+
+// Gateway serves requests with the active snapshot and swaps snapshots on
+// reload. Create one with New; it holds no process-wide state, so several
+// can run in one process.
+type Gateway struct {
+	snap    atomic.Pointer[Snapshot]
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	access  *accesslog.Logger
+	fwd     proxy.Forwarder
+
+	// reloadMu serializes reloads; requests never take it.
+	reloadMu sync.Mutex
+	// ready is set once listeners are up.
+	ready atomic.Bool
+}
+
+// Options configures New.
+type Options struct {
+	Logger *slog.Logger
+	// AccessLog overrides where access log lines go (tests); nil follows the
+	// configuration.
+	AccessLog io.Writer
+}
+
+// New compiles cfg and returns a gateway serving it. Listeners are started
+// by Serve.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	g := &Gateway{metrics: metrics.New(), log: log}
+	snap, err := Compile(cfg, nil, g.metrics, log)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Log.Access {
+		w := opts.AccessLog
+		if w == nil {
+			w, err = openAccessLog(cfg.Log.AccessFile)
+			if err != nil {
+				snap.Pools.Close(nil)
+				return nil, err
+			}
+		}
+		g.access = accesslog.New(w, 8192)
+	}
+	snap.Pools.Start()
+	g.snap.Store(snap)
+	g.metrics.Reloads.WithLabelValues("ok").Inc()
+	g.metrics.ConfigInfo.WithLabelValues(cfg.Hash).Set(1)
+	return g, nil
+}
+
+func openAccessLog(path string) (io.Writer, error) {
+	if path == "" || path == "-" {
+		return os.Stdout, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("open access log: %w", err)
+	}
+	return f, nil
+}
+
+// Snapshot returns the snapshot in service.
+func (g *Gateway) Snapshot() *Snapshot { return g.snap.Load() }
+
+// Metrics returns the gateway's collectors.
+func (g *Gateway) Metrics() *metrics.Metrics { return g.metrics }
+
+// ErrUnchanged is returned by Apply when the configuration is the one
+// already in service.
+var ErrUnchanged = errors.New("configuration unchanged")
+
+// Apply makes cfg the configuration in service: it compiles the next
+// snapshot beside the current one, starts it, swaps it in, and then stops
+// what only the old one used. Requests already running finish on the old
+// snapshot. On error the current snapshot stays.
+func (g *Gateway) Apply(cfg *config.Config) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	old := g.snap.Load()
+	if old != nil && old.Config.Hash == cfg.Hash {
+		return ErrUnchanged
+	}
+	if old != nil {
+		if err := sameListeners(old.Config, cfg); err != nil {
+			g.metrics.Reloads.WithLabelValues("error").Inc()
+			return err
+		}
+	}
+	next, err := Compile(cfg, old, g.metrics, g.log)
+	if err != nil {
+		g.metrics.Reloads.WithLabelValues("error").Inc()
+		return err
+	}
+	next.Pools.Start()
+	g.snap.Store(next)
+	if old != nil {
+		old.Pools.Close(next.Pools)
+		g.metrics.ConfigInfo.DeleteLabelValues(old.Config.Hash)
+	}
+	g.metrics.ConfigInfo.WithLabelValues(cfg.Hash).Set(1)
+	g.metrics.Reloads.WithLabelValues("ok").Inc()
+	g.log.Info("configuration active", "hash", short(cfg.Hash), "routes", len(cfg.Routes), "pools", len(cfg.Pools))
+	return nil
+}
+
+// ErrRestartRequired is returned by Apply for changes that cannot be made
+// to a running process (listener sockets and the admin address).
+var ErrRestartRequired = errors.New("change needs a restart")
+
+func sameListeners(a, b *config.Config) error {
+	if a.Admin.Address != b.Admin.Address {
+		return fmt.Errorf("admin.address changed from %q to %q: %w", a.Admin.Address, b.Admin.Address, ErrRestartRequired)
+	}
+	if len(a.Listeners) != len(b.Listeners) {
+		return fmt.Errorf("listeners changed: %w", ErrRestartRequired)
+	}
+	for i := range a.Listeners {
+		la, lb := a.Listeners[i], b.Listeners[i]
+		if la.Address != lb.Address || la.H2C != lb.H2C || la.HTTP2 != lb.HTTP2 || (la.TLS == nil) != (lb.TLS == nil) {
+			return fmt.Errorf("listeners[%d] (%s) changed: %w", i, la.Name, ErrRestartRequired)
+		}
+		if la.TLS != nil && *la.TLS != *lb.TLS {
+			return fmt.Errorf("listeners[%d].tls changed: %w", i, ErrRestartRequired)
+		}
+	}
+	return nil
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+// Close stops the pools and flushes the access log. Call after the
+// listeners have drained.
+func (g *Gateway) Close() {
+	if s := g.snap.Load(); s != nil {
+		s.Pools.Close(nil)
+	}
+	if g.access != nil {
+		g.access.Close()
+	}
+}
+
+// Ready reports whether the gateway has listeners up and a snapshot.
+func (g *Gateway) Ready() bool { return g.ready.Load() && g.snap.Load() != nil }

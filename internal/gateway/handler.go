@@ -1,0 +1,332 @@
+package gateway
+
+import (
+	"encoding/hex"
+	"errors"
+	"html"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgegate/edgegate/internal/accesslog"
+	"github.com/edgegate/edgegate/internal/httperr"
+	"github.com/edgegate/edgegate/internal/hygiene"
+	"github.com/edgegate/edgegate/internal/proxy"
+	"github.com/edgegate/edgegate/internal/route"
+	"github.com/edgegate/edgegate/internal/upstream"
+)
+
+// RequestIDHeader carries the request ID to the client and the origin.
+const RequestIDHeader = "X-Request-Id"
+
+// reqState is what one request collects on its way through the pipeline,
+// for the access log and metrics.
+type reqState struct {
+	id      string
+	route   string
+	hy      hygiene.Result
+	fwd     proxy.Result
+	errCode string
+}
+
+// ServeHTTP is the edge pipeline. It loads the snapshot once.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	snap := g.snap.Load()
+	st := reqState{}
+	rw := &responseWriter{ResponseWriter: w}
+
+	err := g.serve(rw, r, snap, &st)
+	if err != nil {
+		if errors.Is(err, proxy.ErrAborted) {
+			g.finish(rw, r, snap, &st, start, "aborted")
+			g.log.Debug("response aborted", "request_id", st.id, "route", st.route, "err", err)
+			// Tell net/http to cut the connection so the client sees a
+			// truncated response rather than a complete-looking short one.
+			panic(http.ErrAbortHandler)
+		}
+		if proxy.IsClientGone(err) {
+			rw.status = 499 // nginx's "client closed request", for logs only
+			g.finish(rw, r, snap, &st, start, "client_gone")
+			return
+		}
+		he := httperr.As(err)
+		st.errCode = he.Code
+		g.render(rw, r, &st, he)
+	}
+	g.finish(rw, r, snap, &st, start, st.errCode)
+}
+
+// serve runs the pipeline and returns an error for render to answer with.
+func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *reqState) error {
+	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
+	inboundID := r.Header.Get(RequestIDHeader)
+	// Framing first: it consumes this request's verdict from the
+	// connection's guard, and nothing may answer before it.
+	if he := snap.Hygiene.CheckFraming(r); he != nil {
+		st.id = requestID("", false)
+		w.Header()[RequestIDHeader] = []string{st.id}
+		g.reject(he)
+		return he
+	}
+	res, he := snap.Hygiene.Sanitize(r, peer, r.TLS != nil)
+	st.hy = res
+	st.id = requestID(inboundID, res.Trusted)
+	w.Header()[RequestIDHeader] = []string{st.id}
+	if he != nil {
+		g.reject(he)
+		return he
+	}
+	// Whatever the client sent, the origin sees our request ID.
+	r.Header[RequestIDHeader] = []string{st.id}
+
+	rt := snap.Routes.Match(&route.Request{Host: res.Host, Path: res.Path, Method: r.Method, Header: r.Header})
+	if rt == nil {
+		return httperr.New(http.StatusNotFound, "route.none", "no route matches this request", nil)
+	}
+	st.route = rt.Name()
+	rc := rt.Config
+
+	if rc.Redirect != nil {
+		if loc, status, ok := rt.Redirect(res.Path, r.URL.RawQuery); ok {
+			w.Header().Set("Location", loc)
+			w.WriteHeader(status)
+			return nil
+		}
+		if rc.Pool == "" {
+			return httperr.New(http.StatusNotFound, "route.redirect_miss", "no redirect for this path", nil)
+		}
+	}
+
+	limit := snap.Config.Limits.MaxBodyBytes
+	if rc.MaxBodyBytes > 0 {
+		limit = rc.MaxBodyBytes
+	}
+	if r.ContentLength > limit {
+		return httperr.New(http.StatusRequestEntityTooLarge, "limits.body", "request body too large", nil)
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
+
+	pool := snap.Pools.Pool(rc.Pool)
+	t := proxy.Target{
+		Pool:            pool,
+		Path:            rt.RewritePath(res.Path),
+		RawQuery:        r.URL.RawQuery,
+		ResponseTimeout: rc.ResponseTimeout,
+		Hash:            upstream.HashInput{Header: r.Header, ClientIP: res.ClientIP},
+		EditRequest: func(h http.Header) {
+			rt.RequestHeaders().Apply(h)
+			snap.Hygiene.SetForwarded(h, res, r.Host)
+		},
+		EditResponse: rt.ResponseHeaders().Apply,
+	}
+	if fc := hygiene.ConnFromContext(r.Context()); fc != nil {
+		// After a protocol switch the bytes are no longer HTTP.
+		t.OnUpgrade = fc.Stop
+	}
+	var err error
+	st.fwd, err = g.fwd.Forward(w, r, &t)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return httperr.New(http.StatusRequestEntityTooLarge, "limits.body", "request body too large", err)
+	}
+	return err
+}
+
+func (g *Gateway) reject(he *httperr.Error) {
+	g.metrics.Rejected.WithLabelValues(he.Code).Inc()
+}
+
+// render is the one place an error becomes a response and a log line.
+func (g *Gateway) render(w *responseWriter, r *http.Request, st *reqState, he *httperr.Error) {
+	level := slog.LevelInfo
+	if he.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	if g.log.Enabled(r.Context(), level) {
+		attrs := []any{"request_id", st.id, "status", he.Status, "code", he.Code, "route", st.route}
+		if he.Err != nil {
+			attrs = append(attrs, "cause", he.Err.Error())
+		}
+		g.log.Log(r.Context(), level, "request failed", attrs...)
+	}
+	if w.wrote {
+		return
+	}
+	h := w.Header()
+	for k, vv := range he.Header {
+		h[k] = vv
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if wantsHTML(r) {
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(he.Status)
+		_, _ = w.Write([]byte(errorPage(he, st.id)))
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(he.Status)
+	b := make([]byte, 0, 160)
+	b = append(b, `{"error":`...)
+	b = strconv.AppendQuote(b, he.Code)
+	b = append(b, `,"message":`...)
+	b = strconv.AppendQuote(b, he.Public)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(he.Status), 10)
+	b = append(b, `,"request_id":`...)
+	b = strconv.AppendQuote(b, st.id)
+	b = append(b, "}\n"...)
+	_, _ = w.Write(b)
+}
+
+func errorPage(he *httperr.Error, id string) string {
+	title := strconv.Itoa(he.Status) + " " + http.StatusText(he.Status)
+	return "<!doctype html><html><head><meta charset=utf-8><title>" + html.EscapeString(title) +
+		"</title></head><body><h1>" + html.EscapeString(title) + "</h1><p>" + html.EscapeString(he.Public) +
+		"</p><p><small>request id " + html.EscapeString(id) + " · edgegate</small></p></body></html>\n"
+}
+
+// wantsHTML is true for browsers: they list text/html in Accept.
+func wantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// finish records metrics and the access log line.
+func (g *Gateway) finish(w *responseWriter, r *http.Request, snap *Snapshot, st *reqState, start time.Time, errCode string) {
+	d := time.Since(start)
+	status := w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	routeLabel := st.route
+	if routeLabel == "" {
+		routeLabel = "-"
+	}
+	g.metrics.Requests.WithLabelValues(routeLabel, statusLabel(status)).Inc()
+	g.metrics.Duration.WithLabelValues(routeLabel).Observe(d.Seconds())
+	if g.access == nil {
+		return
+	}
+	rec := accesslog.Record{
+		Time:        start,
+		RequestID:   st.id,
+		Proto:       r.Proto,
+		Host:        st.hy.Host,
+		Method:      r.Method,
+		Path:        st.hy.Path,
+		Route:       st.route,
+		Pool:        st.fwd.Pool,
+		Origin:      st.fwd.Member,
+		Attempts:    st.fwd.Attempts,
+		Status:      status,
+		BytesIn:     r.ContentLength,
+		BytesOut:    w.bytes,
+		Duration:    d,
+		CacheStatus: "",
+		Error:       errCode,
+		UserAgent:   r.UserAgent(),
+	}
+	if st.hy.ClientIP.IsValid() {
+		rec.ClientIP = st.hy.ClientIP.String()
+	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		rec.ClientIP = ap.Addr().String()
+	}
+	if rec.Path == "" {
+		rec.Path = "(rejected)"
+	}
+	if rec.BytesIn < 0 {
+		rec.BytesIn = 0
+	}
+	g.access.Log(rec)
+}
+
+var statusLabels = func() (s [600]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i)
+	}
+	return s
+}()
+
+func statusLabel(code int) string {
+	if code >= 0 && code < len(statusLabels) {
+		return statusLabels[code]
+	}
+	return strconv.Itoa(code)
+}
+
+// requestID keeps a well-formed ID from a trusted proxy (so one ID follows
+// the request across hops) and makes a new one otherwise.
+func requestID(in string, trusted bool) string {
+	if trusted && validRequestID(in) {
+		return in
+	}
+	var raw [8]byte
+	v := rand.Uint64()
+	for i := range raw {
+		raw[i] = byte(v >> (8 * i))
+	}
+	var out [16]byte
+	hex.Encode(out[:], raw[:])
+	return string(out[:])
+}
+
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// responseWriter records status and bytes and passes through Flush and,
+// via Unwrap, Hijack (http.ResponseController finds it).
+type responseWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wrote {
+		if code >= 200 || code == http.StatusSwitchingProtocols {
+			w.wrote = true
+			w.status = code
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.wrote = true
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *responseWriter) Flush() {
+	if !w.wrote {
+		w.wrote = true
+		w.status = http.StatusOK
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

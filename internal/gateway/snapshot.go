@@ -1,0 +1,62 @@
+// Package gateway is the edge: it compiles a validated configuration into an
+// immutable *Snapshot, serves requests through the pipeline
+// (framing guard → hygiene → route → redirect or forward), and swaps
+// snapshots on reload, make before break.
+//
+// A request loads the snapshot once, at its start, and uses that one to its
+// end; a reload builds the next snapshot beside the current one (reusing
+// origin pools whose configuration did not change, so health state and idle
+// connections survive), starts it, swaps the pointer, and only then stops
+// what the old snapshot alone used.
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/hygiene"
+	"github.com/edgegate/edgegate/internal/metrics"
+	"github.com/edgegate/edgegate/internal/route"
+	"github.com/edgegate/edgegate/internal/upstream"
+)
+
+// Snapshot is everything one request needs, compiled from one *config.Config.
+// Nothing in it changes after Compile returns.
+type Snapshot struct {
+	Config  *config.Config
+	Routes  *route.Table
+	Pools   *upstream.Set
+	Hygiene *hygiene.Policy
+	// Loaded is when the snapshot was built.
+	Loaded time.Time
+}
+
+// Compile builds a snapshot from cfg. prev, when not nil, is the snapshot in
+// service: pools with identical configuration are taken over from it.
+// The returned snapshot's pools are not started; Gateway.activate does that.
+func Compile(cfg *config.Config, prev *Snapshot, m *metrics.Metrics, log *slog.Logger) (*Snapshot, error) {
+	routes, err := route.Compile(cfg.Routes, cfg.Positions)
+	if err != nil {
+		return nil, fmt.Errorf("compile routes: %w", err)
+	}
+	opts := upstream.Options{Timeouts: cfg.Timeouts, Metrics: m, Logger: log}
+	if prev != nil {
+		opts.Previous = prev.Pools
+	}
+	pools, err := upstream.NewSet(cfg.Pools, opts)
+	if err != nil {
+		return nil, fmt.Errorf("build origin pools: %w", err)
+	}
+	return &Snapshot{
+		Config: cfg,
+		Routes: routes,
+		Pools:  pools,
+		Hygiene: &hygiene.Policy{
+			TrustedProxies: cfg.TrustedProxies,
+			MaxURIBytes:    cfg.Limits.MaxURIBytes,
+		},
+		Loaded: time.Now(),
+	}, nil
+}
