@@ -384,7 +384,7 @@ start_edgegate_with() {
 edgegate_server() {
 	local server=$1 tpl=$2
 	if ((EDGEGATE_OK)) && start_edgegate_with "$tpl" "$server" \
-		env GOMAXPROCS=1 taskset -c "$SUT_CPU"; then
+		env GOMAXPROCS=1 ${EDGEGATE_ENV:-} taskset -c "$SUT_CPU"; then
 		PORT[$server]=$EG_PORT
 		PID[$server]=$EG_PID
 		return 0

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,13 @@ type Gateway struct {
 	reloadMu sync.Mutex
 	// ready is set once listeners are up.
 	ready atomic.Bool
+
+	// streams counts upgraded (hijacked) connections, which the HTTP
+	// server's shutdown does not wait for; cutStreams ends them when the
+	// drain deadline passes.
+	streams    atomic.Int64
+	streamsCtx context.Context
+	cutStreams context.CancelFunc
 }
 
 // Options configures New.
@@ -47,6 +55,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	g := &Gateway{metrics: metrics.New(), log: log}
+	g.streamsCtx, g.cutStreams = context.WithCancel(context.Background())
 	snap, err := Compile(cfg, nil, g.metrics, log)
 	if err != nil {
 		return nil, err
@@ -157,6 +166,7 @@ func short(hash string) string {
 // Close stops the pools and flushes the access log. Call after the
 // listeners have drained.
 func (g *Gateway) Close() {
+	g.cutStreams()
 	if s := g.snap.Load(); s != nil {
 		s.Pools.Close(nil)
 	}

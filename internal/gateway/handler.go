@@ -126,12 +126,22 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 		},
 		EditResponse: rt.ResponseHeaders().Apply,
 	}
-	if fc := hygiene.ConnFromContext(r.Context()); fc != nil {
-		// After a protocol switch the bytes are no longer HTTP.
-		t.OnUpgrade = fc.Stop
+	fc := hygiene.ConnFromContext(r.Context())
+	upgraded := false
+	t.StreamContext = g.streamsCtx
+	t.OnUpgrade = func() {
+		upgraded = true
+		g.streams.Add(1)
+		if fc != nil {
+			// After a protocol switch the bytes are no longer HTTP.
+			fc.Stop()
+		}
 	}
 	var err error
 	st.fwd, err = g.fwd.Forward(w, r, &t)
+	if upgraded {
+		g.streams.Add(-1)
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return httperr.New(http.StatusRequestEntityTooLarge, "limits.body", "request body too large", err)

@@ -101,7 +101,24 @@ func (g *Gateway) Serve(ctx context.Context, started func(Listening)) error {
 		go func() { defer wg.Done(); _ = admin.Shutdown(sctx) }()
 	}
 	wg.Wait()
+	g.drainStreams(sctx)
 	return serveErr
+}
+
+// drainStreams waits for upgraded connections (WebSockets) to end until
+// ctx is done, then cuts the rest.
+func (g *Gateway) drainStreams(ctx context.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for g.streams.Load() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			g.log.Warn("drain deadline passed; closing upgraded connections", "open", g.streams.Load())
+			g.cutStreams()
+			return
+		}
+	}
 }
 
 // server is one public listener with its http.Server.

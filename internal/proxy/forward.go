@@ -71,6 +71,9 @@ type Target struct {
 	// OnUpgrade runs after the client connection is hijacked for a protocol
 	// switch: the bytes that follow are no longer HTTP.
 	OnUpgrade func()
+	// StreamContext, when done, cuts an upgraded stream (the server's own
+	// shutdown no longer covers a hijacked connection). May be nil.
+	StreamContext context.Context
 }
 
 // Result says what happened, for the access log and metrics.
@@ -326,6 +329,10 @@ func (f *Forwarder) switchProtocols(w http.ResponseWriter, r *http.Request, resp
 
 	stop := context.AfterFunc(r.Context(), func() { backConn.Close() })
 	defer stop()
+	if t.StreamContext != nil {
+		cut := context.AfterFunc(t.StreamContext, func() { backConn.Close(); conn.Close() })
+		defer cut()
+	}
 
 	hygiene.RemoveHopByHop(resp.Header)
 	resp.Header.Set("Connection", "Upgrade")
