@@ -43,6 +43,11 @@ func commands() []command {
 		{"dev", "dev [--print-config]", "run the gateway, a demo origin and an example configuration on loopback", runDev},
 		{"validate", "validate FILE", "check a configuration file; print every error with file:line:column and field", runValidate},
 		{"route", "route -c FILE [-m METHOD] [-H 'Name: value'] URL", "show which route a URL matches, and why", runRoute},
+		{"token", "token --user NAME", "mint a short-lived token from the embedded dev provider, for API testing", runToken},
+		{"policy", "policy test|explain ...", "run policy test cases, or explain one decision rule by rule", runPolicy},
+		{"keys", "keys list|rotate ...", "list the gateway's signing keys, or rotate them now (with a reason)", runKeys},
+		{"origin", "origin -jwks URL -upstream URL ...", "run the origin sidecar: verify identity assertions, forward verified requests", runOrigin},
+		{"audit", "audit verify FILE...", "verify the audit trail's hash chain and signed checkpoints", runAudit},
 		{"version", "version", "print the version", runVersion},
 	}
 }

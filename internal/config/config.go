@@ -37,6 +37,14 @@ type Config struct {
 	Pools          []Pool
 	Routes         []Route
 
+	Identity    Identity
+	Login       *Login       // nil when browser login is not configured
+	DevProvider *DevProvider // nil unless the embedded dev provider is configured
+	Policy      Policy
+	Assertion   Assertion
+	Keys        Keys
+	Audit       Audit
+
 	// Positions maps field paths ("routes[2].match.path") to where they
 	// stand in File, so later stages (route compilation) can report errors
 	// at the right line.
@@ -222,6 +230,11 @@ type Route struct {
 	MaxBodyBytes int64
 	// ResponseTimeout overrides the pool and global origin response timeout when non-zero.
 	ResponseTimeout time.Duration
+
+	Auth      RouteAuth
+	Allow     []Rule
+	Deny      []Rule
+	Assertion RouteAssertion
 }
 
 // PathKind says how Match.Path is compared.

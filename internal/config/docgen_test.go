@@ -7,6 +7,7 @@ import (
 	goparser "go/parser"
 	"go/token"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -39,11 +40,24 @@ type docSection struct {
 func rawDocs(t testing.TB) (sections []docSection, valueTypes map[string]string) {
 	t.Helper()
 	fset := token.NewFileSet()
-	f, err := goparser.ParseFile(fset, "raw.go", nil, goparser.ParseComments)
+	// raw.go and every raw_<section>.go: each later stage keeps its raw
+	// types in a file of its own.
+	names, err := filepath.Glob("raw*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkg, err := doc.NewFromFiles(fset, []*ast.File{f}, "github.com/edgegate/edgegate/internal/config", doc.PreserveAST)
+	var files []*ast.File
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := goparser.ParseFile(fset, name, nil, goparser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	pkg, err := doc.NewFromFiles(fset, files, "github.com/edgegate/edgegate/internal/config", doc.PreserveAST)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +71,7 @@ func rawDocs(t testing.TB) (sections []docSection, valueTypes map[string]string)
 	walk = func(name, path string) {
 		typ := types[name]
 		if typ == nil {
-			t.Fatalf("type %s not found in raw.go", name)
+			t.Fatalf("type %s not found in raw*.go", name)
 		}
 		st, ok := typ.Decl.Specs[0].(*ast.TypeSpec).Type.(*ast.StructType)
 		if !ok {
@@ -270,28 +284,26 @@ func TestDefaultsMatchComments(t *testing.T) {
 	}
 }
 
-// TestFullUsesEveryField checks that the example configuration (which is
-// also in docs/config.md) sets every documented field.
+// TestFullUsesEveryField checks that the example configurations
+// (testdata/valid/full.yaml, which is also in docs/config.md, and one
+// full-<section>.yaml per later section) together set every documented field.
 func TestFullUsesEveryField(t *testing.T) {
-	src, err := os.ReadFile("testdata/valid/full.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, pos, err := Parse("full.yaml", src)
+	files, err := filepath.Glob("testdata/valid/full*.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	index := regexp.MustCompile(`\[\d+\]`)
 	used := make(map[string]bool)
-	for p := range pos.paths {
-		p = index.ReplaceAllString(p, "[]")
-		used[p] = true
-		// Header map entries ("...set.X-Env") count as using the map.
-		for _, m := range []string{".set.", ".add."} {
-			if i := strings.Index(p, m); i >= 0 {
-				used[p[:i+len(m)-1]] = true
-			}
+	for _, file := range files {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
 		}
+		_, pos, err := Parse(file, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		markUsed(used, pos, index)
 	}
 	sections, _ := rawDocs(t)
 	var missing []string
@@ -304,6 +316,19 @@ func TestFullUsesEveryField(t *testing.T) {
 	}
 	slices.Sort(missing)
 	if len(missing) > 0 {
-		t.Errorf("testdata/valid/full.yaml does not use: %s", strings.Join(missing, ", "))
+		t.Errorf("testdata/valid/full*.yaml do not use: %s", strings.Join(missing, ", "))
+	}
+}
+
+func markUsed(used map[string]bool, pos *Positions, index *regexp.Regexp) {
+	for p := range pos.paths {
+		p = index.ReplaceAllString(p, "[]")
+		used[p] = true
+		// Header map entries ("...set.X-Env") count as using the map.
+		for _, m := range []string{".set.", ".add."} {
+			if i := strings.Index(p, m); i >= 0 {
+				used[p[:i+len(m)-1]] = true
+			}
+		}
 	}
 }

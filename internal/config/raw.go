@@ -49,6 +49,22 @@ type RawConfig struct {
 	// answer with. At least one is required. The most specific matching route
 	// wins (see docs/routing.md); order in the file does not matter.
 	Routes []RawRoute `yaml:"routes"`
+	// Trusted token issuers (OIDC providers) for bearer tokens and login.
+	Identity RawIdentity `yaml:"identity"`
+	// Browser login (OIDC authorization code flow with PKCE) and sessions.
+	// Needed by routes whose auth mode includes session.
+	Login *RawLogin `yaml:"login"`
+	// The embedded OpenID provider for development (edgegate dev). Never
+	// for production: it refuses non-loopback addresses unless forced.
+	DevProvider *RawDevProvider `yaml:"dev_provider"`
+	// Roles derived from identity and service identities, for route rules.
+	Policy RawPolicy `yaml:"policy"`
+	// The signed identity assertion sent to origins.
+	Assertion RawAssertion `yaml:"assertion"`
+	// The gateway's own key ring: signing and cookie keys, their storage and rotation.
+	Keys RawKeys `yaml:"keys"`
+	// The tamper-evident audit trail of every decision.
+	Audit RawAudit `yaml:"audit"`
 }
 
 // RawListener is one public socket.
@@ -299,6 +315,16 @@ type RawRoute struct {
 	// Overrides the pool's and the global origin response timeout for this
 	// route. 0 or absent keeps the pool's value.
 	ResponseTimeout *Duration `yaml:"response_timeout"`
+	// How callers of this route authenticate. Absent means public.
+	Auth *RawRouteAuth `yaml:"auth"`
+	// Rules (CEL) of which at least one must hold for an authenticated
+	// request to be let in. An authenticated route with no matching allow
+	// rule denies.
+	Allow []RawRule `yaml:"allow"`
+	// Rules (CEL) that refuse the request when any holds; deny wins over allow.
+	Deny []RawRule `yaml:"deny"`
+	// Per-route settings of the identity assertion sent to the origin.
+	Assertion *RawRouteAssertion `yaml:"assertion"`
 }
 
 // RawMatch selects requests. Paths are compared with the request path after

@@ -49,7 +49,7 @@ func Validate(raw *RawConfig, pos *Positions) (*Config, error) {
 	if pos.File != "" {
 		dir = filepath.Dir(pos.File)
 	}
-	v := &validator{pos: pos, dir: dir}
+	v := &validator{pos: pos, dir: dir, raw: raw}
 	cfg := &Config{File: pos.File, Positions: pos}
 
 	switch {
@@ -68,6 +68,19 @@ func Validate(raw *RawConfig, pos *Positions) (*Config, error) {
 	cfg.Log = v.log(raw.Log)
 	cfg.Pools = v.pools(raw.Pools)
 	cfg.Routes = v.routes(raw.Routes, cfg.Pools)
+	cfg.Identity = v.identity(raw)
+	cfg.Login = v.login(raw)
+	cfg.DevProvider = v.devProvider(raw)
+	cfg.Policy = v.policy(raw)
+	cfg.Assertion = v.assertion(raw)
+	cfg.Keys = v.keys(raw)
+	cfg.Audit = v.audit(raw)
+	for i := range cfg.Routes {
+		rp, r, rt := idx("routes", i), &raw.Routes[i], &cfg.Routes[i]
+		rt.Auth = v.routeAuth(rp, r)
+		rt.Allow, rt.Deny = v.routeRules(rp, r)
+		rt.Assertion = v.routeAssertion(rp, r)
+	}
 
 	if len(v.errs) > 0 {
 		v.sort()
@@ -77,6 +90,8 @@ func Validate(raw *RawConfig, pos *Positions) (*Config, error) {
 }
 
 type validator struct {
+	// raw is the whole raw configuration, for checks across sections.
+	raw  *RawConfig
 	pos  *Positions
 	dir  string
 	errs ErrorList

@@ -37,6 +37,11 @@ type Gateway struct {
 	streams    atomic.Int64
 	streamsCtx context.Context
 	cutStreams context.CancelFunc
+
+	// Gateway-lifetime state of later stages: it outlives snapshots.
+	keys     *keysState
+	auditor  *auditState
+	sessions *sessionState
 }
 
 // Options configures New.
@@ -56,8 +61,23 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{metrics: metrics.New(), log: log}
 	g.streamsCtx, g.cutStreams = context.WithCancel(context.Background())
-	snap, err := Compile(cfg, nil, g.metrics, log)
+	// Keys first (the audit trail signs checkpoints and sessions seal
+	// cookies with them), then the audit trail, then sessions.
+	if err := g.initKeys(cfg); err != nil {
+		return nil, err
+	}
+	if err := g.initAudit(cfg); err != nil {
+		g.closeKeys()
+		return nil, err
+	}
+	if err := g.initSessions(cfg); err != nil {
+		g.closeAudit()
+		g.closeKeys()
+		return nil, err
+	}
+	snap, err := g.compile(cfg, nil)
 	if err != nil {
+		g.closeLifetime()
 		return nil, err
 	}
 	if cfg.Log.Access {
@@ -66,6 +86,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			w, err = openAccessLog(cfg.Log.AccessFile)
 			if err != nil {
 				snap.Pools.Close(nil)
+				g.closeLifetime()
 				return nil, err
 			}
 		}
@@ -116,7 +137,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 			return err
 		}
 	}
-	next, err := Compile(cfg, old, g.metrics, g.log)
+	next, err := g.compile(cfg, old)
 	if err != nil {
 		g.metrics.Reloads.WithLabelValues("error").Inc()
 		return err
@@ -173,6 +194,14 @@ func (g *Gateway) Close() {
 	if g.access != nil {
 		g.access.Close()
 	}
+	g.closeLifetime()
+}
+
+// closeLifetime stops the gateway-lifetime stages in the reverse order of New.
+func (g *Gateway) closeLifetime() {
+	g.closeSessions()
+	g.closeAudit()
+	g.closeKeys()
 }
 
 // Ready reports whether the gateway has listeners up and a snapshot.

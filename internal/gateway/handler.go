@@ -15,6 +15,7 @@ import (
 	"github.com/edgegate/edgegate/internal/accesslog"
 	"github.com/edgegate/edgegate/internal/httperr"
 	"github.com/edgegate/edgegate/internal/hygiene"
+	"github.com/edgegate/edgegate/internal/identity"
 	"github.com/edgegate/edgegate/internal/proxy"
 	"github.com/edgegate/edgegate/internal/route"
 	"github.com/edgegate/edgegate/internal/upstream"
@@ -26,8 +27,10 @@ const RequestIDHeader = "X-Request-Id"
 // reqState is what one request collects on its way through the pipeline,
 // for the access log and metrics.
 type reqState struct {
-	id      string
-	route   string
+	id    string
+	route string
+	// ident is the verified caller (identity.Anonymous until authenticated).
+	ident   *identity.Identity
 	hy      hygiene.Result
 	fwd     proxy.Result
 	errCode string
@@ -83,6 +86,13 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 	}
 	// Whatever the client sent, the origin sees our request ID.
 	r.Header[RequestIDHeader] = []string{st.id}
+	st.ident = &identity.Anonymous
+
+	// The gateway's own endpoints come before routing, so no route can
+	// shadow or forward them.
+	if isInternalPath(res.Path) {
+		return g.serveInternal(w, r, snap, res.Path, st)
+	}
 
 	rt := snap.Routes.Match(&route.Request{Host: res.Host, Path: res.Path, Method: r.Method, Header: r.Header})
 	if rt == nil {
@@ -90,6 +100,15 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 	}
 	st.route = rt.Name()
 	rc := rt.Config
+
+	id, handled, err := g.authenticate(w, r, snap, rt, st)
+	if err != nil || handled {
+		return err
+	}
+	st.ident = id
+	if err := g.authorize(r, snap, rt, id, st); err != nil {
+		return err
+	}
 
 	if rc.Redirect != nil {
 		if loc, status, ok := rt.Redirect(res.Path, r.URL.RawQuery); ok {
@@ -123,6 +142,7 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 		EditRequest: func(h http.Header) {
 			rt.RequestHeaders().Apply(h)
 			snap.Hygiene.SetForwarded(h, res, r.Host)
+			g.assertIdentity(h, snap, rt, st.ident, st)
 		},
 		EditResponse: rt.ResponseHeaders().Apply,
 	}
@@ -137,7 +157,6 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 			fc.Stop()
 		}
 	}
-	var err error
 	st.fwd, err = g.fwd.Forward(w, r, &t)
 	if upgraded {
 		g.streams.Add(-1)

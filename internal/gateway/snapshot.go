@@ -31,12 +31,43 @@ type Snapshot struct {
 	Hygiene *hygiene.Policy
 	// Loaded is when the snapshot was built.
 	Loaded time.Time
+
+	authn   *authnStage
+	session *sessionStage
+	policy  *policyStage
+	assert  *assertStage
 }
 
 // Compile builds a snapshot from cfg. prev, when not nil, is the snapshot in
 // service: pools with identical configuration are taken over from it.
 // The returned snapshot's pools are not started; Gateway.activate does that.
-func Compile(cfg *config.Config, prev *Snapshot, m *metrics.Metrics, log *slog.Logger) (*Snapshot, error) {
+func (g *Gateway) compile(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
+	snap, err := compileCore(cfg, prev, g.metrics, g.log)
+	if err != nil {
+		return nil, err
+	}
+	if snap.authn, err = compileAuthn(cfg, prev, g); err == nil {
+		if snap.session, err = compileSession(cfg, prev, g); err == nil {
+			if snap.policy, err = compilePolicy(cfg, prev, g); err == nil {
+				snap.assert, err = compileAssert(cfg, prev, g)
+			}
+		}
+	}
+	if err != nil {
+		// Nothing of this snapshot went live: drop its new pools, keep the
+		// ones it shares with the snapshot in service.
+		var keep *upstream.Set
+		if prev != nil {
+			keep = prev.Pools
+		}
+		snap.Pools.Close(keep)
+		return nil, err
+	}
+	return snap, nil
+}
+
+// compileCore builds the parts every snapshot has: routes, pools, hygiene.
+func compileCore(cfg *config.Config, prev *Snapshot, m *metrics.Metrics, log *slog.Logger) (*Snapshot, error) {
 	routes, err := route.Compile(cfg.Routes, cfg.Positions)
 	if err != nil {
 		return nil, fmt.Errorf("compile routes: %w", err)

@@ -36,6 +36,14 @@ type Metrics struct {
 	Reloads *prometheus.CounterVec
 	// ConfigInfo is 1 for the active configuration hash.
 	ConfigInfo *prometheus.GaugeVec
+
+	// Collectors of later stages, each defined and registered in a file of
+	// its own (authn.go, session.go, policy.go, keys.go, audit.go).
+	Authn   AuthnMetrics
+	Session SessionMetrics
+	Policy  PolicyMetrics
+	Keys    KeysMetrics
+	Audit   AuditMetrics
 }
 
 // New returns collectors registered in a fresh registry, together with the
@@ -83,6 +91,11 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.Authn = newAuthnMetrics(m.Registry)
+	m.Session = newSessionMetrics(m.Registry)
+	m.Policy = newPolicyMetrics(m.Registry)
+	m.Keys = newKeysMetrics(m.Registry)
+	m.Audit = newAuditMetrics(m.Registry)
 	return m
 }
 

@@ -1,0 +1,4 @@
+package config
+
+// RawAudit configures the audit trail.
+type RawAudit struct{}
