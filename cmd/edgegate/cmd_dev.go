@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/devmode"
+	"github.com/edgegate/edgegate/internal/gateway"
+)
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("dev", stderr)
+	printCfg := fs.Bool("print-config", false, "print the built-in configuration and exit")
+	gw := fs.String("listen", devmode.DefaultAddrs.Gateway, "gateway address (loopback)")
+	adm := fs.String("admin", devmode.DefaultAddrs.Admin, "admin address (loopback)")
+	org := fs.String("origin", devmode.DefaultAddrs.Origin, "demo origin address (loopback)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	addrs := devmode.Addrs{Gateway: *gw, Admin: *adm, Origin: *org}
+	src := devmode.Config(addrs)
+	if *printCfg {
+		_, _ = stdout.Write(src)
+		return 0
+	}
+	for _, a := range []string{addrs.Gateway, addrs.Admin, addrs.Origin} {
+		if err := requireLoopback(a); err != nil {
+			fmt.Fprintf(stderr, "edgegate dev: %v\n", err)
+			return 2
+		}
+	}
+	cfg, err := config.LoadBytes("(edgegate dev)", src)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgegate dev: built-in configuration: %v\n", err)
+		return 1
+	}
+	originLn, err := net.Listen("tcp", addrs.Origin)
+	if err != nil {
+		fmt.Fprintf(stderr, "edgegate dev: demo origin: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _ = devmode.ServeOrigin(ctx, originLn) }()
+
+	g, err := gateway.New(cfg, gateway.Options{Logger: newLogger(stderr, cfg.Log.Level), AccessLog: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "edgegate dev: %v\n", err)
+		return 1
+	}
+	defer g.Close()
+	err = g.Serve(ctx, func(gateway.Listening) { fmt.Fprint(stdout, devmode.Banner(addrs)) })
+	if err != nil {
+		fmt.Fprintf(stderr, "edgegate dev: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func requireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("address %q is not on loopback: dev mode only listens on loopback", addr)
+	}
+	return nil
+}
