@@ -37,14 +37,26 @@ type Record struct {
 	CacheStatus string
 	Error       string // the error code (httperr.Error.Code), never a cause
 	UserAgent   string
+	// Verified caller (empty when anonymous).
+	Subject    string
+	AuthMethod string
+	// Time spent in each pipeline stage, in milliseconds.
+	HygieneMS, RouteMS, AuthnMS, PolicyMS, OriginMS float64
+	ScriptStatus                                    string
+	TraceID                                         string
 }
 
 // Logger queues records for one writer goroutine.
 type Logger struct {
 	ch      chan Record
 	w       *bufio.Writer
+	out     io.Writer // what w writes to
+	closer  io.Closer // the file the logger owns, or nil
 	dropped atomic.Int64
-	done    chan struct{}
+	// writeErrors counts failed writes (a full disk); the records are lost,
+	// and counted, rather than blocking requests.
+	writeErrors atomic.Int64
+	done        chan struct{}
 
 	// mu makes Log and Close safe together: a hijacked connection's handler
 	// (a WebSocket) can still log after the server has shut down.
@@ -54,10 +66,20 @@ type Logger struct {
 
 // New starts a logger writing to w with room for queue records.
 func New(w io.Writer, queue int) *Logger {
-	l := &Logger{ch: make(chan Record, queue), w: bufio.NewWriterSize(w, 64<<10), done: make(chan struct{})}
+	l := &Logger{ch: make(chan Record, queue), w: bufio.NewWriterSize(w, 64<<10), out: w, done: make(chan struct{})}
 	go l.run()
 	return l
 }
+
+// NewOwned is New for a writer the logger owns: Close closes it.
+func NewOwned(w io.WriteCloser, queue int) *Logger {
+	l := New(w, queue)
+	l.closer = w
+	return l
+}
+
+// WriteErrors is how many records could not be written.
+func (l *Logger) WriteErrors() int64 { return l.writeErrors.Load() }
 
 // Log queues rec; it never blocks.
 func (l *Logger) Log(rec Record) {
@@ -86,6 +108,9 @@ func (l *Logger) Close() {
 	}
 	l.mu.Unlock()
 	<-l.done
+	if l.closer != nil {
+		_ = l.closer.Close()
+	}
 }
 
 func (l *Logger) run() {
@@ -93,11 +118,18 @@ func (l *Logger) run() {
 	buf := make([]byte, 0, 1024)
 	for rec := range l.ch {
 		buf = Append(buf[:0], &rec)
-		_, _ = l.w.Write(buf)
+		if _, err := l.w.Write(buf); err != nil {
+			l.writeErrors.Add(1)
+		}
 		// Flush when the queue is drained so lines appear promptly at low
 		// load and are batched at high load.
 		if len(l.ch) == 0 {
-			_ = l.w.Flush()
+			if err := l.w.Flush(); err != nil {
+				l.writeErrors.Add(1)
+				// bufio keeps an error for good; start afresh so a
+				// transient failure (a full disk) does not stop the log.
+				l.w.Reset(l.out)
+			}
 		}
 	}
 	_ = l.w.Flush()
@@ -126,6 +158,15 @@ func Append(b []byte, rec *Record) []byte {
 	b = str(b, "cache_status", rec.CacheStatus)
 	b = str(b, "error", rec.Error)
 	b = str(b, "user_agent", rec.UserAgent)
+	b = str(b, "subject", rec.Subject)
+	b = str(b, "auth_method", rec.AuthMethod)
+	b = msField(b, "hygiene_ms", rec.HygieneMS)
+	b = msField(b, "route_ms", rec.RouteMS)
+	b = msField(b, "authn_ms", rec.AuthnMS)
+	b = msField(b, "policy_ms", rec.PolicyMS)
+	b = msField(b, "origin_ms", rec.OriginMS)
+	b = str(b, "script_status", rec.ScriptStatus)
+	b = str(b, "trace_id", rec.TraceID)
 	return append(b, "}\n"...)
 }
 
@@ -134,6 +175,13 @@ func str(b []byte, key, val string) []byte {
 	b = append(b, key...)
 	b = append(b, '"', ':')
 	return appendJSONString(b, val)
+}
+
+func msField(b []byte, key string, v float64) []byte {
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return strconv.AppendFloat(b, v, 'f', 3, 64)
 }
 
 func num(b []byte, key string, v int64) []byte {

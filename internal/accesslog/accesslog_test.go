@@ -22,6 +22,8 @@ import (
 var schemaKeys = []string{
 	"time", "request_id", "client_ip", "proto", "host", "method", "path", "route", "pool", "origin",
 	"attempts", "status", "bytes_in", "bytes_out", "duration_ms", "cache_status", "error", "user_agent",
+	"subject", "auth_method", "hygiene_ms", "route_ms", "authn_ms", "policy_ms", "origin_ms",
+	"script_status", "trace_id",
 }
 
 // decodeLine checks that b is exactly one JSON object followed by one
@@ -97,6 +99,7 @@ func checkRoundTrip(t testing.TB, rec *Record, line []byte) {
 		"request_id": rec.RequestID, "client_ip": rec.ClientIP, "proto": rec.Proto, "host": rec.Host,
 		"method": rec.Method, "path": rec.Path, "route": rec.Route, "pool": rec.Pool, "origin": rec.Origin,
 		"cache_status": rec.CacheStatus, "error": rec.Error, "user_agent": rec.UserAgent,
+		"subject": rec.Subject, "auth_method": rec.AuthMethod, "script_status": rec.ScriptStatus, "trace_id": rec.TraceID,
 	}
 	for k, want := range strs {
 		got, ok := v[k].(string)
@@ -144,6 +147,8 @@ func sampleRecord() Record {
 		Method: "POST", Path: "/v1/users/42", Route: "api", Pool: "app", Origin: "10.0.0.5:9000",
 		Attempts: 2, Status: 201, BytesIn: 1234, BytesOut: 56789, Duration: 12345678 * time.Nanosecond,
 		CacheStatus: "", Error: "", UserAgent: "curl/8.5.0",
+		Subject: "alice", AuthMethod: "bearer", HygieneMS: 0.002, RouteMS: 0.001, AuthnMS: 0.004, PolicyMS: 0.001,
+		OriginMS: 12.2, TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
 	}
 }
 
@@ -202,7 +207,9 @@ func TestAppendExample(t *testing.T) {
 	want := `{"time":"2025-03-04T04:06:07.891234567Z","request_id":"01J8Z6Q4YV3X","client_ip":"203.0.113.9",` +
 		`"proto":"HTTP/2.0","host":"api.example.com","method":"POST","path":"/v1/users/42","route":"api",` +
 		`"pool":"app","origin":"10.0.0.5:9000","attempts":2,"status":201,"bytes_in":1234,"bytes_out":56789,` +
-		`"duration_ms":12.345,"cache_status":"","error":"","user_agent":"curl/8.5.0"}` + "\n"
+		`"duration_ms":12.345,"cache_status":"","error":"","user_agent":"curl/8.5.0","subject":"alice",` +
+		`"auth_method":"bearer","hygiene_ms":0.002,"route_ms":0.001,"authn_ms":0.004,"policy_ms":0.001,` +
+		`"origin_ms":12.200,"script_status":"","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}` + "\n"
 	if got != want {
 		t.Errorf("Append:\n got %s\nwant %s", got, want)
 	}

@@ -44,6 +44,7 @@ type Config struct {
 	Assertion   Assertion
 	Keys        Keys
 	Audit       Audit
+	Tracing     Tracing
 
 	// Positions maps field paths ("routes[2].match.path") to where they
 	// stand in File, so later stages (route compilation) can report errors
@@ -108,6 +109,8 @@ type Log struct {
 	Access bool
 	// AccessFile is where the access log goes; "" or "-" is standard output.
 	AccessFile string
+	// AccessSample is the fraction of successful requests logged (errors always are).
+	AccessSample float64
 }
 
 // Balance names a load-balancing algorithm.

@@ -30,6 +30,11 @@ const (
 	DefaultLogLevel   = "info"
 	DefaultLogAccess  = true
 	DefaultAccessFile = "-"
+	// DefaultAccessSample logs every request.
+	DefaultAccessSample = 1.0
+
+	DefaultTraceSampleRatio = 0.01
+	DefaultTraceServiceName = "edgegate"
 
 	DefaultMemberWeight        = 1
 	DefaultBalance             = BalanceRoundRobin
@@ -82,6 +87,10 @@ func fieldDefaults() map[string]string {
 		"log.level":                                q(DefaultLogLevel),
 		"log.access":                               b(DefaultLogAccess),
 		"log.access_file":                          q(DefaultAccessFile),
+		"log.access_sample":                        "1",
+		"tracing.endpoint":                         "none (tracing off)",
+		"tracing.sample_ratio":                     "0.01",
+		"tracing.service_name":                     q(DefaultTraceServiceName),
 		"pools[].members[].weight":                 i(DefaultMemberWeight),
 		"pools[].balance":                          q(string(DefaultBalance)),
 		"pools[].protocol":                         q(string(DefaultProtocol)),

@@ -134,6 +134,8 @@ func describeExpr(e ast.Expr) (string, string) {
 			return "integer", ""
 		case "bool":
 			return "boolean", ""
+		case "float64":
+			return "number", ""
 		case "Duration":
 			return "duration", ""
 		case "Size":

@@ -240,6 +240,8 @@ func want(t reflect.Type) string {
 		return "true or false"
 	case reflect.Int:
 		return "an integer"
+	case reflect.Float64:
+		return "a number"
 	case reflect.String:
 		return "a string"
 	case reflect.Struct:
@@ -291,6 +293,13 @@ func (p *parser) scalar(n *yaml.Node, path string, v reflect.Value) {
 			return
 		}
 		val = reflect.ValueOf(int(i))
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if (tag != "!!int" && tag != "!!float") || err != nil {
+			p.errorAt(n, path, "expected a number, got %s", describe(n))
+			return
+		}
+		val = reflect.ValueOf(f)
 	default:
 		p.errorAt(n, path, "internal error: no decoder for %s", t)
 		return

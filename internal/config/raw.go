@@ -65,6 +65,8 @@ type RawConfig struct {
 	Keys RawKeys `yaml:"keys"`
 	// The tamper-evident audit trail of every decision.
 	Audit RawAudit `yaml:"audit"`
+	// OpenTelemetry traces. Off unless an endpoint is given.
+	Tracing RawTracing `yaml:"tracing"`
 }
 
 // RawListener is one public socket.
@@ -158,6 +160,10 @@ type RawLog struct {
 	// path (relative to the configuration file's directory) whose directory
 	// must exist. Default: "-".
 	AccessFile *string `yaml:"access_file"`
+	// Fraction of successful requests (status below 400) written to the
+	// access log, from 0 to 1. Errors and refusals are always written.
+	// Default: 1
+	AccessSample *float64 `yaml:"access_sample"`
 }
 
 // RawPool is a named group of interchangeable origin servers.

@@ -75,6 +75,7 @@ func Validate(raw *RawConfig, pos *Positions) (*Config, error) {
 	cfg.Assertion = v.assertion(raw)
 	cfg.Keys = v.keys(raw)
 	cfg.Audit = v.audit(raw)
+	cfg.Tracing = v.tracing(raw.Tracing)
 	for i := range cfg.Routes {
 		rp, r, rt := idx("routes", i), &raw.Routes[i], &cfg.Routes[i]
 		rt.Auth = v.routeAuth(rp, r)
@@ -423,9 +424,16 @@ func (v *validator) timeouts(r RawTimeouts) Timeouts {
 
 func (v *validator) log(r RawLog) Log {
 	l := Log{
-		Level:      str(r.Level, DefaultLogLevel),
-		Access:     boolOr(r.Access, DefaultLogAccess),
-		AccessFile: str(r.AccessFile, DefaultAccessFile),
+		Level:        str(r.Level, DefaultLogLevel),
+		Access:       boolOr(r.Access, DefaultLogAccess),
+		AccessFile:   str(r.AccessFile, DefaultAccessFile),
+		AccessSample: DefaultAccessSample,
+	}
+	if r.AccessSample != nil {
+		l.AccessSample = *r.AccessSample
+		if l.AccessSample < 0 || l.AccessSample > 1 || l.AccessSample != l.AccessSample {
+			v.errorf("log.access_sample", "must be between 0 and 1, got %v", *r.AccessSample)
+		}
 	}
 	switch l.Level {
 	case "debug", "info", "warn", "error":

@@ -405,7 +405,7 @@ routes:
 		{"limits", c.Limits, Limits{MaxHeaderBytes: 64 << 10, MaxBodyBytes: 10 << 20, MaxURIBytes: 8 << 10}},
 		{"timeouts", c.Timeouts, Timeouts{ReadHeader: 10 * time.Second, Read: 60 * time.Second, Write: 0, Idle: 120 * time.Second,
 			OriginConnect: 5 * time.Second, OriginResponse: 30 * time.Second, Shutdown: 30 * time.Second}},
-		{"log", c.Log, Log{Level: "info", Access: true, AccessFile: "-"}},
+		{"log", c.Log, Log{Level: "info", Access: true, AccessFile: "-", AccessSample: 1}},
 		{"member", p.Members[0].Weight, 1},
 		{"member url port", p.Members[0].URL.String(), "https://127.0.0.1:443"},
 		{"protocol", p.Protocol, ProtocolHTTP1},

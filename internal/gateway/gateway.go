@@ -38,6 +38,9 @@ type Gateway struct {
 	streamsCtx context.Context
 	cutStreams context.CancelFunc
 
+	// tracer is nil when tracing is off.
+	tracer *tracer
+
 	// Gateway-lifetime state of later stages: it outlives snapshots.
 	keys     *keysState
 	auditor  *auditState
@@ -61,9 +64,15 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{metrics: metrics.New(), log: log}
 	g.streamsCtx, g.cutStreams = context.WithCancel(context.Background())
+	tr, err := newTracer(cfg.Tracing)
+	if err != nil {
+		return nil, err
+	}
+	g.tracer = tr
 	// Keys first (the audit trail signs checkpoints and sessions seal
 	// cookies with them), then the audit trail, then sessions.
 	if err := g.initKeys(cfg); err != nil {
+		g.tracer.shutdown()
 		return nil, err
 	}
 	if err := g.initAudit(cfg); err != nil {
@@ -81,33 +90,27 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	if cfg.Log.Access {
-		w := opts.AccessLog
-		if w == nil {
-			w, err = openAccessLog(cfg.Log.AccessFile)
+		switch {
+		case opts.AccessLog != nil:
+			g.access = accesslog.New(opts.AccessLog, 8192)
+		case cfg.Log.AccessFile == "" || cfg.Log.AccessFile == "-":
+			g.access = accesslog.New(os.Stdout, 8192)
+		default:
+			f, err := os.OpenFile(cfg.Log.AccessFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 			if err != nil {
 				snap.Pools.Close(nil)
 				g.closeLifetime()
-				return nil, err
+				return nil, fmt.Errorf("open access log: %w", err)
 			}
+			g.access = accesslog.NewOwned(f, 8192)
 		}
-		g.access = accesslog.New(w, 8192)
+		g.metrics.SetAccessLogSource(metrics.AccessLogSource{Dropped: g.access.Dropped, WriteErrors: g.access.WriteErrors})
 	}
 	snap.Pools.Start()
 	g.snap.Store(snap)
 	g.metrics.Reloads.WithLabelValues("ok").Inc()
 	g.metrics.ConfigInfo.WithLabelValues(cfg.Hash).Set(1)
 	return g, nil
-}
-
-func openAccessLog(path string) (io.Writer, error) {
-	if path == "" || path == "-" {
-		return os.Stdout, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("open access log: %w", err)
-	}
-	return f, nil
 }
 
 // Snapshot returns the snapshot in service.
@@ -202,6 +205,7 @@ func (g *Gateway) closeLifetime() {
 	g.closeSessions()
 	g.closeAudit()
 	g.closeKeys()
+	g.tracer.shutdown()
 }
 
 // Ready reports whether the gateway has listeners up and a snapshot.

@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"html"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -19,6 +21,8 @@ import (
 	"github.com/edgegate/edgegate/internal/proxy"
 	"github.com/edgegate/edgegate/internal/route"
 	"github.com/edgegate/edgegate/internal/upstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // RequestIDHeader carries the request ID to the client and the origin.
@@ -34,14 +38,55 @@ type reqState struct {
 	hy      hygiene.Result
 	fwd     proxy.Result
 	errCode string
+	// stages holds how long each pipeline stage took.
+	stages [numStages]time.Duration
+	body   *countingBody
+	// ctx carries the request's trace span when tracing is on.
+	ctx context.Context
+}
+
+// stage names a step of the pipeline, for timings, metrics and spans.
+type stage int
+
+const (
+	stageHygiene stage = iota
+	stageRoute
+	stageAuthn
+	stagePolicy
+	stageOrigin
+	numStages
+)
+
+var stageNames = [numStages]string{"hygiene", "route", "authn", "policy", "origin"}
+
+// timed runs fn as stage s: it records the duration and, with tracing on,
+// a child span.
+func (g *Gateway) timed(st *reqState, s stage, fn func(ctx context.Context) error) error {
+	ctx, span := g.tracer.stage(st.ctx, "edgegate."+stageNames[s])
+	start := time.Now()
+	err := fn(ctx)
+	st.stages[s] = time.Since(start)
+	endStage(span, err)
+	return err
 }
 
 // ServeHTTP is the edge pipeline. It loads the snapshot once.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	snap := g.snap.Load()
-	st := reqState{}
+	st := reqState{ctx: r.Context()}
 	rw := &responseWriter{ResponseWriter: w}
+
+	var span trace.Span
+	if g.tracer != nil {
+		peer, _ := netip.ParseAddrPort(r.RemoteAddr)
+		st.ctx, span = g.tracer.startRequest(r, snap.Hygiene.IsTrusted(peer.Addr()))
+		r = r.WithContext(st.ctx)
+		defer func() {
+			span.SetAttributes(attribute.String("edgegate.route", st.route), attribute.Int("http.response.status_code", rw.status))
+			span.End()
+		}()
+	}
 
 	err := g.serve(rw, r, snap, &st)
 	if err != nil {
@@ -68,6 +113,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *reqState) error {
 	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
 	inboundID := r.Header.Get(RequestIDHeader)
+	var res hygiene.Result
+	hyStart := time.Now()
 	// Framing first: it consumes this request's verdict from the
 	// connection's guard, and nothing may answer before it.
 	if he := snap.Hygiene.CheckFraming(r); he != nil {
@@ -77,6 +124,7 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 		return he
 	}
 	res, he := snap.Hygiene.Sanitize(r, peer, r.TLS != nil)
+	st.stages[stageHygiene] = time.Since(hyStart)
 	st.hy = res
 	st.id = requestID(inboundID, res.Trusted)
 	w.Header()[RequestIDHeader] = []string{st.id}
@@ -84,8 +132,14 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 		g.reject(he)
 		return he
 	}
-	// Whatever the client sent, the origin sees our request ID.
+	// Whatever the client sent, the origin sees our request ID, and our
+	// trace context (a client's counts only through a trusted proxy).
 	r.Header[RequestIDHeader] = []string{st.id}
+	if !res.Trusted {
+		for _, k := range traceHeaders {
+			delete(r.Header, k)
+		}
+	}
 	st.ident = &identity.Anonymous
 
 	// The gateway's own endpoints come before routing, so no route can
@@ -94,19 +148,28 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 		return g.serveInternal(w, r, snap, res.Path, st)
 	}
 
+	routeStart := time.Now()
 	rt := snap.Routes.Match(&route.Request{Host: res.Host, Path: res.Path, Method: r.Method, Header: r.Header})
+	st.stages[stageRoute] = time.Since(routeStart)
 	if rt == nil {
 		return httperr.New(http.StatusNotFound, "route.none", "no route matches this request", nil)
 	}
 	st.route = rt.Name()
 	rc := rt.Config
 
-	id, handled, err := g.authenticate(w, r, snap, rt, st)
+	var handled bool
+	err := g.timed(st, stageAuthn, func(ctx context.Context) error {
+		id, h, err := g.authenticate(w, r, snap, rt, st)
+		if id != nil {
+			st.ident = id
+		}
+		handled = h
+		return err
+	})
 	if err != nil || handled {
 		return err
 	}
-	st.ident = id
-	if err := g.authorize(r, snap, rt, id, st); err != nil {
+	if err := g.timed(st, stagePolicy, func(context.Context) error { return g.authorize(r, snap, rt, st.ident, st) }); err != nil {
 		return err
 	}
 
@@ -129,7 +192,8 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 		return httperr.New(http.StatusRequestEntityTooLarge, "limits.body", "request body too large", nil)
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		st.body = &countingBody{rc: http.MaxBytesReader(w, r.Body, limit)}
+		r.Body = st.body
 	}
 
 	pool := snap.Pools.Pool(rc.Pool)
@@ -143,6 +207,9 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 			rt.RequestHeaders().Apply(h)
 			snap.Hygiene.SetForwarded(h, res, r.Host)
 			g.assertIdentity(h, snap, rt, st.ident, st)
+			if g.tracer != nil {
+				g.tracer.inject(st.ctx, h)
+			}
 		},
 		EditResponse: rt.ResponseHeaders().Apply,
 	}
@@ -157,7 +224,14 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 			fc.Stop()
 		}
 	}
-	st.fwd, err = g.fwd.Forward(w, r, &t)
+	err = g.timed(st, stageOrigin, func(ctx context.Context) error {
+		if g.tracer != nil {
+			st.ctx = ctx // the origin span is the parent the origin sees
+		}
+		var ferr error
+		st.fwd, ferr = g.fwd.Forward(w, r, &t)
+		return ferr
+	})
 	if upgraded {
 		g.streams.Add(-1)
 	}
@@ -240,7 +314,16 @@ func (g *Gateway) finish(w *responseWriter, r *http.Request, snap *Snapshot, st 
 	}
 	g.metrics.Requests.WithLabelValues(routeLabel, statusLabel(status)).Inc()
 	g.metrics.Duration.WithLabelValues(routeLabel).Observe(d.Seconds())
+	for i, sd := range st.stages {
+		if sd > 0 {
+			g.metrics.StageDuration[i].Observe(sd.Seconds())
+		}
+	}
 	if g.access == nil {
+		return
+	}
+	// Sampling thins out successes only: every error and refusal is logged.
+	if sample := snap.Config.Log.AccessSample; sample < 1 && status < 400 && errCode == "" && rand.Float64() >= sample {
 		return
 	}
 	rec := accesslog.Record{
@@ -255,7 +338,7 @@ func (g *Gateway) finish(w *responseWriter, r *http.Request, snap *Snapshot, st 
 		Origin:      st.fwd.Member,
 		Attempts:    st.fwd.Attempts,
 		Status:      status,
-		BytesIn:     r.ContentLength,
+		BytesIn:     st.body.count(),
 		BytesOut:    w.bytes,
 		Duration:    d,
 		CacheStatus: "",
@@ -270,8 +353,17 @@ func (g *Gateway) finish(w *responseWriter, r *http.Request, snap *Snapshot, st 
 	if rec.Path == "" {
 		rec.Path = "(rejected)"
 	}
-	if rec.BytesIn < 0 {
-		rec.BytesIn = 0
+	if st.ident != nil && st.ident.Authenticated() {
+		rec.Subject = st.ident.Subject
+		rec.AuthMethod = string(st.ident.Method)
+	}
+	rec.HygieneMS = ms(st.stages[stageHygiene])
+	rec.RouteMS = ms(st.stages[stageRoute])
+	rec.AuthnMS = ms(st.stages[stageAuthn])
+	rec.PolicyMS = ms(st.stages[stagePolicy])
+	rec.OriginMS = ms(st.stages[stageOrigin])
+	if sc := trace.SpanContextFromContext(st.ctx); sc.IsValid() {
+		rec.TraceID = sc.TraceID().String()
 	}
 	g.access.Log(rec)
 }
@@ -359,3 +451,32 @@ func (w *responseWriter) Flush() {
 }
 
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// countingBody counts the request body bytes the origin actually read
+// (a streamed upload declares no length).
+type countingBody struct {
+	rc io.ReadCloser
+	n  int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.rc.Close() }
+
+func (b *countingBody) count() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.n
+}
+
+// errorCode is the stable reason code of err, safe for spans and labels.
+func errorCode(err error) string {
+	return httperr.As(err).Code
+}

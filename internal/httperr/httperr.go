@@ -52,7 +52,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // public text reveals nothing.
 func As(err error) *Error {
 	var he *Error
-	if errors.As(err, &he) {
+	// A typed nil *Error inside err must not come back as nil.
+	if errors.As(err, &he) && he != nil {
 		return he
 	}
 	return New(http.StatusInternalServerError, "internal", "internal error", err)

@@ -411,3 +411,7 @@ func equalFoldASCII(a, b string) bool {
 	}
 	return true
 }
+
+// IsTrusted reports whether a is one of the trusted proxies, for stages
+// that must decide before Sanitize runs (trace context extraction).
+func (p *Policy) IsTrusted(a netip.Addr) bool { return p.trusted(a) }

@@ -58,7 +58,9 @@ func (id *Identity) Authenticated() bool {
 	return id != nil && id.Method != "" && id.Method != MethodAnonymous
 }
 
-// Anonymous is the identity of an unauthenticated request.
+// Anonymous is the identity of an unauthenticated request. It is shared by
+// every such request, so it is read-only: a stage that needs to change an
+// identity (policy deriving roles, for one) works on its own copy.
 var Anonymous = Identity{Method: MethodAnonymous}
 
 // Fingerprint returns a short, stable, non-reversible name for a secret

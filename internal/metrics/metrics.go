@@ -9,6 +9,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,6 +24,11 @@ type Metrics struct {
 	Requests *prometheus.CounterVec
 	// Duration observes request latency in seconds by route.
 	Duration *prometheus.HistogramVec
+	// Stages observes the time spent in each pipeline stage, and
+	// StageDuration holds its children in the gateway's stage order
+	// (hygiene, route, authn, policy, origin), resolved once.
+	Stages        *prometheus.HistogramVec
+	StageDuration [5]prometheus.Observer `metrics:"derived"`
 	// Rejected counts requests refused by hygiene rules, by reason code.
 	Rejected *prometheus.CounterVec
 	// OriginHealth is 1 for a healthy member and 0 for an unhealthy or ejected one.
@@ -36,6 +42,14 @@ type Metrics struct {
 	Reloads *prometheus.CounterVec
 	// ConfigInfo is 1 for the active configuration hash.
 	ConfigInfo *prometheus.GaugeVec
+
+	// AccessLogDropped and AccessLogWriteErrors read the access logger's
+	// own counters.
+	AccessLogDropped     prometheus.CounterFunc
+	AccessLogWriteErrors prometheus.CounterFunc
+	// accessLog reads the access logger's own counters (set by
+	// SetAccessLogSource; zero until then).
+	accessLog atomic.Pointer[AccessLogSource]
 
 	// Collectors of later stages, each defined and registered in a file of
 	// its own (authn.go, session.go, policy.go, keys.go, audit.go).
@@ -60,6 +74,11 @@ func New() *Metrics {
 			Help:    "Time from request read to response written, by route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
+		Stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "edgegate_stage_duration_seconds",
+			Help:    "Time spent in each pipeline stage (hygiene, route, authn, policy, origin).",
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"stage"}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edgegate_requests_rejected_total",
 			Help: "Requests refused before routing by request hygiene rules, by reason.",
@@ -86,11 +105,23 @@ func New() *Metrics {
 		}, []string{"hash"}),
 	}
 	m.Registry.MustRegister(
-		m.Requests, m.Duration, m.Rejected, m.OriginHealth, m.OriginRequests,
+		m.Requests, m.Duration, m.Stages, m.Rejected, m.OriginHealth, m.OriginRequests,
 		m.PoolInFlight, m.Reloads, m.ConfigInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.AccessLogDropped = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edgegate_access_log_dropped_total",
+		Help: "Access log records dropped because the writer fell behind (its queue was full).",
+	}, func() float64 { return m.accessLogCount(func(s *AccessLogSource) int64 { return s.Dropped() }) })
+	m.AccessLogWriteErrors = prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edgegate_access_log_write_errors_total",
+		Help: "Access log writes that failed (for example a full disk); those records are lost.",
+	}, func() float64 { return m.accessLogCount(func(s *AccessLogSource) int64 { return s.WriteErrors() }) })
+	m.Registry.MustRegister(m.AccessLogDropped, m.AccessLogWriteErrors)
+	for i, name := range []string{"hygiene", "route", "authn", "policy", "origin"} {
+		m.StageDuration[i] = m.Stages.WithLabelValues(name)
+	}
 	m.Authn = newAuthnMetrics(m.Registry)
 	m.Session = newSessionMetrics(m.Registry)
 	m.Policy = newPolicyMetrics(m.Registry)
@@ -102,4 +133,20 @@ func New() *Metrics {
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// AccessLogSource is where the access-log counters come from.
+type AccessLogSource struct {
+	Dropped     func() int64
+	WriteErrors func() int64
+}
+
+// SetAccessLogSource connects the access-log counters to the logger.
+func (m *Metrics) SetAccessLogSource(s AccessLogSource) { m.accessLog.Store(&s) }
+
+func (m *Metrics) accessLogCount(get func(*AccessLogSource) int64) float64 {
+	if s := m.accessLog.Load(); s != nil {
+		return float64(get(s))
+	}
+	return 0
 }
