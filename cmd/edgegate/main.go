@@ -46,6 +46,8 @@ func commands() []command {
 		{"keys", "keys list|rotate ...", "list the gateway's signing keys, or rotate them now (with a reason)", runKeys},
 		{"origin", "origin -jwks URL -upstream URL ...", "run the origin sidecar: verify identity assertions, forward verified requests", runOrigin},
 		{"audit", "audit verify FILE...", "verify the audit trail's hash chain and signed checkpoints", runAudit},
+		{"cache", "cache purge ...", "purge the edge cache by URL, prefix or tag (through the admin API)", runCache},
+		{"worker", "worker test|activate ...", "run an EdgeWorkers bundle locally, or switch the active version", runWorker},
 		{"version", "version", "print the version", runVersion},
 	}
 }

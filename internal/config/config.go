@@ -45,6 +45,8 @@ type Config struct {
 	Keys        Keys
 	Audit       Audit
 	Tracing     Tracing
+	Cache       Cache
+	Scripts     Scripts
 
 	// Positions maps field paths ("routes[2].match.path") to where they
 	// stand in File, so later stages (route compilation) can report errors
@@ -238,6 +240,8 @@ type Route struct {
 	Allow     []Rule
 	Deny      []Rule
 	Assertion RouteAssertion
+	Cache     RouteCache
+	Script    RouteScript
 }
 
 // PathKind says how Match.Path is compared.

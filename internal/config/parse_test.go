@@ -26,7 +26,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown top", "version: 1\nlistener: []\n", `listener: unknown field "listener" (did you mean "listeners"?)`, "2:1"},
 		{"unknown nested", "routes:\n  - match:\n      pathprefix: /x\n", `routes[0].match.pathprefix: unknown field "pathprefix" (did you mean "path_prefix"?)`, "3:7"},
 		{"unknown camel case", "routes:\n  - match: {pathPrefix: /x}\n", `unknown field "pathPrefix" (did you mean "path_prefix"?)`, "2:13"},
-		{"unknown far", "routes:\n  - zzz: 1\n", `routes[0].zzz: unknown field "zzz" (allowed: allow, assertion, auth, deny, match, max_body_bytes, name, pool, redirect, request_headers, response_headers, response_timeout, rewrite)`, "2:5"},
+		{"unknown far", "routes:\n  - zzz: 1\n", `routes[0].zzz: unknown field "zzz" (allowed: allow, assertion, auth, cache, deny, match, max_body_bytes, name, pool, redirect, request_headers, response_headers, response_timeout, rewrite, script)`, "2:5"},
 		{"duplicate key", "version: 1\nversion: 1\n", `version: duplicate key "version" (first given at line 1)`, "2:1"},
 		{"duplicate nested key", "admin:\n  address: a\n  address: b\n", `admin.address: duplicate key "address" (first given at line 2)`, "3:3"},
 		{"duplicate header key", "routes:\n  - request_headers:\n      set: {X-A: 1, X-A: 2}\n", `routes[0].request_headers.set.X-A: duplicate key "X-A"`, "3:21"},

@@ -67,6 +67,10 @@ type RawConfig struct {
 	Audit RawAudit `yaml:"audit"`
 	// OpenTelemetry traces. Off unless an endpoint is given.
 	Tracing RawTracing `yaml:"tracing"`
+	// The edge cache: storage tiers and the purge API.
+	Cache RawCache `yaml:"cache"`
+	// Edge scripts: EdgeWorkers bundles, their versions and resource tiers.
+	Scripts RawScripts `yaml:"scripts"`
 }
 
 // RawListener is one public socket.
@@ -331,6 +335,10 @@ type RawRoute struct {
 	Deny []RawRule `yaml:"deny"`
 	// Per-route settings of the identity assertion sent to the origin.
 	Assertion *RawRouteAssertion `yaml:"assertion"`
+	// Whether and how responses of this route are cached. Absent: not cached.
+	Cache *RawRouteCache `yaml:"cache"`
+	// The edge script (EdgeWorkers bundle) this route runs. Absent: none.
+	Script *RawRouteScript `yaml:"script"`
 }
 
 // RawMatch selects requests. Paths are compared with the request path after

@@ -76,11 +76,15 @@ func Validate(raw *RawConfig, pos *Positions) (*Config, error) {
 	cfg.Keys = v.keys(raw)
 	cfg.Audit = v.audit(raw)
 	cfg.Tracing = v.tracing(raw.Tracing)
+	cfg.Cache = v.cache(raw)
+	cfg.Scripts = v.scripts(raw)
 	for i := range cfg.Routes {
 		rp, r, rt := idx("routes", i), &raw.Routes[i], &cfg.Routes[i]
 		rt.Auth = v.routeAuth(rp, r)
 		rt.Allow, rt.Deny = v.routeRules(rp, r)
 		rt.Assertion = v.routeAssertion(rp, r)
+		rt.Cache = v.routeCache(rp, r)
+		rt.Script = v.routeScript(rp, r)
 	}
 
 	if len(v.errs) > 0 {

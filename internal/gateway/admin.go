@@ -24,6 +24,8 @@ func (g *Gateway) adminHandler() http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", g.metrics.Handler())
+	g.registerCacheAdmin(mux)
+	g.registerScriptAdmin(mux)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		snap := g.snap.Load()
 		type poolStatus struct {

@@ -45,6 +45,7 @@ type Gateway struct {
 	keys     *keysState
 	auditor  *auditState
 	sessions *sessionState
+	cache    *cacheState
 }
 
 // Options configures New.
@@ -80,6 +81,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	if err := g.initSessions(cfg); err != nil {
+		g.closeAudit()
+		g.closeKeys()
+		return nil, err
+	}
+	if err := g.initCache(cfg); err != nil {
+		g.closeSessions()
 		g.closeAudit()
 		g.closeKeys()
 		return nil, err
@@ -202,6 +209,7 @@ func (g *Gateway) Close() {
 
 // closeLifetime stops the gateway-lifetime stages in the reverse order of New.
 func (g *Gateway) closeLifetime() {
+	g.closeCache()
 	g.closeSessions()
 	g.closeAudit()
 	g.closeKeys()

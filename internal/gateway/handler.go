@@ -43,6 +43,10 @@ type reqState struct {
 	body   *countingBody
 	// ctx carries the request's trace span when tracing is on.
 	ctx context.Context
+	// cacheStatus is the access log's cache_status (RFC 9211 style).
+	cacheStatus string
+	// script is the request's edge-script state (stage_script.go).
+	script scriptState
 }
 
 // stage names a step of the pipeline, for timings, metrics and spans.
@@ -172,6 +176,11 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 	if err := g.timed(st, stagePolicy, func(context.Context) error { return g.authorize(r, snap, rt, st.ident, st) }); err != nil {
 		return err
 	}
+	// Edge scripts see the request only now: sanitized, routed, its caller
+	// verified and authorized. They can change it, never widen access.
+	if handled, err := g.scriptClientRequest(w, r, snap, rt, st); err != nil || handled {
+		return err
+	}
 
 	if rc.Redirect != nil {
 		if loc, status, ok := rt.Redirect(res.Path, r.URL.RawQuery); ok {
@@ -211,7 +220,9 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 				g.tracer.inject(st.ctx, h)
 			}
 		},
-		EditResponse: rt.ResponseHeaders().Apply,
+		EditResponse: func(status int, h http.Header) {
+			rt.ResponseHeaders().Apply(h)
+		},
 	}
 	fc := hygiene.ConnFromContext(r.Context())
 	upgraded := false
@@ -228,9 +239,9 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 		if g.tracer != nil {
 			st.ctx = ctx // the origin span is the parent the origin sees
 		}
-		var ferr error
-		st.fwd, ferr = g.fwd.Forward(w, r, &t)
-		return ferr
+		// The cache answers hits; misses go through the origin-side
+		// script handlers to the origin (or a script acting as origin).
+		return g.fetch(w, r, snap, rt, st, &t)
 	})
 	if upgraded {
 		g.streams.Add(-1)
@@ -341,7 +352,7 @@ func (g *Gateway) finish(w *responseWriter, r *http.Request, snap *Snapshot, st 
 		BytesIn:     st.body.count(),
 		BytesOut:    w.bytes,
 		Duration:    d,
-		CacheStatus: "",
+		CacheStatus: st.cacheStatus,
 		Error:       errCode,
 		UserAgent:   r.UserAgent(),
 	}

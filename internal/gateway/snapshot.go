@@ -36,6 +36,8 @@ type Snapshot struct {
 	session *sessionStage
 	policy  *policyStage
 	assert  *assertStage
+	script  *scriptStage
+	cache   *cacheStage
 }
 
 // Compile builds a snapshot from cfg. prev, when not nil, is the snapshot in
@@ -49,7 +51,11 @@ func (g *Gateway) compile(cfg *config.Config, prev *Snapshot) (*Snapshot, error)
 	if snap.authn, err = compileAuthn(cfg, prev, g); err == nil {
 		if snap.session, err = compileSession(cfg, prev, g); err == nil {
 			if snap.policy, err = compilePolicy(cfg, prev, g); err == nil {
-				snap.assert, err = compileAssert(cfg, prev, g)
+				if snap.assert, err = compileAssert(cfg, prev, g); err == nil {
+					if snap.script, err = compileScript(cfg, prev, g); err == nil {
+						snap.cache, err = compileCache(cfg, prev, g)
+					}
+				}
 			}
 		}
 	}

@@ -58,6 +58,8 @@ type Metrics struct {
 	Policy  PolicyMetrics
 	Keys    KeysMetrics
 	Audit   AuditMetrics
+	Cache   CacheMetrics
+	Script  ScriptMetrics
 }
 
 // New returns collectors registered in a fresh registry, together with the
@@ -127,6 +129,8 @@ func New() *Metrics {
 	m.Policy = newPolicyMetrics(m.Registry)
 	m.Keys = newKeysMetrics(m.Registry)
 	m.Audit = newAuditMetrics(m.Registry)
+	m.Cache = newCacheMetrics(m.Registry)
+	m.Script = newScriptMetrics(m.Registry)
 	return m
 }
 

@@ -65,9 +65,10 @@ type Target struct {
 	// EditRequest runs on the outbound header after hop-by-hop headers are
 	// removed (route header operations, forwarding headers, request ID).
 	EditRequest func(h http.Header)
-	// EditResponse runs on the origin's response header after hop-by-hop
-	// headers are removed, before anything is written to the client.
-	EditResponse func(h http.Header)
+	// EditResponse runs on the origin's response status and header after
+	// hop-by-hop headers are removed, before anything is written to the
+	// client. It may change the header, not the status.
+	EditResponse func(status int, h http.Header)
 	// OnUpgrade runs after the client connection is hijacked for a protocol
 	// switch: the bytes that follow are no longer HTTP.
 	OnUpgrade func()
@@ -229,7 +230,7 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, resp *http.R
 
 	hygiene.RemoveHopByHop(resp.Header)
 	if t.EditResponse != nil {
-		t.EditResponse(resp.Header)
+		t.EditResponse(resp.StatusCode, resp.Header)
 	}
 	dst := w.Header()
 	for k, vv := range resp.Header {
@@ -338,7 +339,7 @@ func (f *Forwarder) switchProtocols(w http.ResponseWriter, r *http.Request, resp
 	resp.Header.Set("Connection", "Upgrade")
 	resp.Header.Set("Upgrade", resType)
 	if t.EditResponse != nil {
-		t.EditResponse(resp.Header)
+		t.EditResponse(resp.StatusCode, resp.Header)
 	}
 	for k, vv := range w.Header() {
 		if _, ok := resp.Header[k]; !ok {
