@@ -106,6 +106,7 @@ const (
 	ruleFramingUnguarded
 	ruleFramingUnknown
 	ruleFramingOversize
+	ruleH2ConnectionHeader
 	numRules
 )
 
@@ -148,6 +149,8 @@ var rules = [numRules]ruleInfo{
 	ruleFramingUnguarded: {http.StatusInternalServerError, "hygiene.framing_unguarded", "internal error"},
 	ruleFramingUnknown:   {http.StatusBadRequest, "hygiene.framing_unknown", "request framing could not be verified"},
 	ruleFramingOversize:  {http.StatusBadRequest, "hygiene.framing_oversize", "framing header value too long"},
+	ruleH2ConnectionHeader: {http.StatusBadRequest, "hygiene.h2_connection_header",
+		"connection-specific header in an HTTP/2 request"},
 }
 
 // Code returns the stable error code of r, for tests and docs.
@@ -323,6 +326,21 @@ func (p *Policy) Sanitize(r *http.Request, peer netip.AddrPort, tls bool) (Resul
 			return res, reject(ruleCLTE, http1)
 		}
 	}
+
+	// HTTP/2 and HTTP/3 have no connection-specific headers: a request
+	// carrying one is malformed (RFC 9113 §8.2.2), and passing it on to an
+	// HTTP/1.1 origin is how h2-to-h1 smuggling starts. Go's HTTP/2 server
+	// lets them through (h2spec 8.1.2.2), so refuse them here.
+	if r.ProtoMajor >= 2 {
+		for _, k := range h2ConnectionHeaders {
+			if _, ok := r.Header[k]; ok {
+				return res, reject(ruleH2ConnectionHeader, false)
+			}
+		}
+		if te, ok := r.Header["Te"]; ok && (len(te) != 1 || !equalFoldASCII(te[0], "trailers")) {
+			return res, reject(ruleH2ConnectionHeader, false)
+		}
+	}
 	return res, nil
 }
 
@@ -415,3 +433,6 @@ func equalFoldASCII(a, b string) bool {
 // IsTrusted reports whether a is one of the trusted proxies, for stages
 // that must decide before Sanitize runs (trace context extraction).
 func (p *Policy) IsTrusted(a netip.Addr) bool { return p.trusted(a) }
+
+// h2ConnectionHeaders may not appear in an HTTP/2 request (RFC 9113 §8.2.2).
+var h2ConnectionHeaders = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade"}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -507,5 +508,38 @@ func TestCheckFramingFailsClosed(t *testing.T) {
 	}
 	if ConnFromContext(context.Background()) != nil {
 		t.Fatal("ConnFromContext on empty context")
+	}
+}
+
+func TestSanitizeHTTP2ConnectionHeaders(t *testing.T) {
+	p := &Policy{}
+	peer := netip.MustParseAddrPort("127.0.0.1:5000")
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		ok     bool
+	}{
+		{"plain", http.Header{"Accept": {"*/*"}}, true},
+		{"te trailers (gRPC)", http.Header{"Te": {"trailers"}}, true},
+		{"te gzip", http.Header{"Te": {"gzip"}}, false},
+		{"connection", http.Header{"Connection": {"keep-alive"}}, false},
+		{"keep-alive", http.Header{"Keep-Alive": {"timeout=5"}}, false},
+		{"proxy-connection", http.Header{"Proxy-Connection": {"close"}}, false},
+		{"transfer-encoding", http.Header{"Transfer-Encoding": {"chunked"}}, false},
+		{"upgrade", http.Header{"Upgrade": {"websocket"}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "https://example.com/a", nil)
+			r.ProtoMajor, r.ProtoMinor, r.Proto = 2, 0, "HTTP/2.0"
+			r.RequestURI = "/a"
+			r.Header = tc.header
+			_, he := p.Sanitize(r, peer, true)
+			if tc.ok && he != nil {
+				t.Fatalf("refused: %v", he)
+			}
+			if !tc.ok && (he == nil || he.Code != "hygiene.h2_connection_header") {
+				t.Fatalf("got %v, want hygiene.h2_connection_header", he)
+			}
+		})
 	}
 }
