@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/devidp"
 	"github.com/edgegate/edgegate/internal/devmode"
 	"github.com/edgegate/edgegate/internal/gateway"
 )
@@ -17,16 +18,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	gw := fs.String("listen", devmode.DefaultAddrs.Gateway, "gateway address (loopback)")
 	adm := fs.String("admin", devmode.DefaultAddrs.Admin, "admin address (loopback)")
 	org := fs.String("origin", devmode.DefaultAddrs.Origin, "demo origin address (loopback)")
+	idp := fs.String("provider", devmode.DefaultAddrs.Provider, "embedded OpenID provider address (loopback)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	addrs := devmode.Addrs{Gateway: *gw, Admin: *adm, Origin: *org}
+	addrs := devmode.Addrs{Gateway: *gw, Admin: *adm, Origin: *org, Provider: *idp}
 	src := devmode.Config(addrs)
 	if *printCfg {
 		_, _ = stdout.Write(src)
 		return 0
 	}
-	for _, a := range []string{addrs.Gateway, addrs.Admin, addrs.Origin} {
+	for _, a := range []string{addrs.Gateway, addrs.Admin, addrs.Origin, addrs.Provider} {
 		if err := requireLoopback(a); err != nil {
 			fmt.Fprintf(stderr, "edgegate dev: %v\n", err)
 			return 2
@@ -46,7 +48,24 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	go func() { _ = devmode.ServeOrigin(ctx, originLn) }()
 
-	g, err := gateway.New(cfg, gateway.Options{Logger: newLogger(stderr, cfg.Log.Level), AccessLog: stderr})
+	// The dev provider comes up before the gateway, which discovers it.
+	log := newLogger(stderr, cfg.Log.Level)
+	if cfg.DevProvider != nil {
+		idpLn, err := net.Listen("tcp", cfg.DevProvider.Address)
+		if err != nil {
+			fmt.Fprintf(stderr, "edgegate dev: dev provider: %v\n", err)
+			return 1
+		}
+		p, err := devidp.New(cfg.DevProvider, log.With("component", "dev-provider"))
+		if err != nil {
+			idpLn.Close()
+			fmt.Fprintf(stderr, "edgegate dev: %v\n", err)
+			return 1
+		}
+		go func() { _ = p.Serve(ctx, idpLn) }()
+	}
+
+	g, err := gateway.New(cfg, gateway.Options{Logger: log, AccessLog: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "edgegate dev: %v\n", err)
 		return 1

@@ -158,6 +158,7 @@ func (p *parser) resolve(n *yaml.Node, path string) *yaml.Node {
 var (
 	headerMapType = reflect.TypeFor[RawHeaderMap]()
 	memberType    = reflect.TypeFor[RawMember]()
+	ruleType      = reflect.TypeFor[RawRule]()
 	durationType  = reflect.TypeFor[Duration]()
 	sizeType      = reflect.TypeFor[Size]()
 )
@@ -175,6 +176,11 @@ func (p *parser) decode(n *yaml.Node, path string, v reflect.Value) {
 		// Shorthand: "- http://host:port" is {url: http://host:port}.
 		p.pos.Set(path+".url", nodePos(n))
 		p.scalar(n, path, v.FieldByName("URL"))
+		return
+	case t == ruleType && n.Kind == yaml.ScalarNode && !isNull(n):
+		// Shorthand: "- <CEL>" is {expr: <CEL>}.
+		p.pos.Set(path+".expr", nodePos(n))
+		p.scalar(n, path, v.FieldByName("Expr"))
 		return
 	}
 	switch t.Kind() {

@@ -21,19 +21,48 @@ import (
 
 // Addrs are the loopback addresses dev mode uses.
 type Addrs struct {
-	Gateway string // public listener
-	Admin   string
-	Origin  string // the demo origin
+	Gateway  string // public listener
+	Admin    string
+	Origin   string // the demo origin
+	Provider string // the embedded OpenID provider (dev users log in there)
 }
 
 // DefaultAddrs are fixed so the printed examples can be copied; every one
 // is on loopback.
-var DefaultAddrs = Addrs{Gateway: "127.0.0.1:8080", Admin: "127.0.0.1:9901", Origin: "127.0.0.1:9000"}
+var DefaultAddrs = Addrs{Gateway: "127.0.0.1:8080", Admin: "127.0.0.1:9901", Origin: "127.0.0.1:9000", Provider: "127.0.0.1:9400"}
+
+// DevClientID is the OAuth client of the gateway at the dev provider, and
+// the audience of dev tokens.
+const DevClientID = "edgegate"
+
+// withProvider fills in the provider address for callers that predate it.
+func (a Addrs) withProvider() Addrs {
+	if a.Provider == "" {
+		a.Provider = DefaultAddrs.Provider
+	}
+	return a
+}
+
+// callbackHosts are the host:port forms a browser may use to reach the
+// gateway; the dev provider accepts a callback on each.
+func (a Addrs) callbackHosts() []string {
+	out := []string{a.Gateway}
+	if host, port, err := net.SplitHostPort(a.Gateway); err == nil && (host == "127.0.0.1" || host == "::1") {
+		out = append(out, net.JoinHostPort("localhost", port))
+	}
+	return out
+}
 
 // Config returns the built-in dev configuration for a.
 func Config(a Addrs) []byte {
 	var b bytes.Buffer
-	if err := configTmpl.Execute(&b, a); err != nil {
+	a = a.withProvider()
+	data := struct {
+		Addrs
+		ClientID  string
+		Callbacks []string
+	}{a, DevClientID, a.callbackHosts()}
+	if err := configTmpl.Execute(&b, data); err != nil {
 		// The template is a constant; failing to execute it is a bug.
 		panic(err)
 	}
@@ -59,7 +88,51 @@ pools:
       path: /healthz
       interval: 2s
       timeout: 1s
+# The embedded OpenID provider (development only) and its dev users.
+dev_provider:
+  address: "{{.Provider}}"
+  token_lifetime: 5m
+  users:
+    - {name: alice, email: alice@example.com, groups: [dev, admins], roles: [editor]}
+    - {name: bob, email: bob@example.com, groups: [dev]}
+  clients:
+    # A public client (PKCE, no secret) for the gateway's browser login.
+    - id: {{.ClientID}}
+      redirect_uris:{{range .Callbacks}}
+        - "http://{{.}}/.edgegate/callback"{{end}}
+# Tokens of the dev provider are trusted for bearer routes...
+identity:
+  issuers:
+    - name: dev
+      issuer: "http://{{.Provider}}"
+      audiences: [{{.ClientID}}]
+# ...and it is where browsers log in for session routes.
+login:
+  issuer: dev
+  client_id: {{.ClientID}}
+  post_logout_redirect: /
+  session:
+    idle_timeout: 1h
 routes:
+  - name: app
+    match:
+      path_prefix: /app/
+    pool: demo
+    auth: {mode: session}
+    allow:
+      - name: dev-group
+        expr: '"dev" in identity.groups'
+  - name: private-api
+    match:
+      path_prefix: /api/private/
+    pool: demo
+    auth: {mode: bearer_or_session}
+    allow:
+      - name: dev-group
+        expr: '"dev" in identity.groups'
+    rewrite:
+      strip_prefix: /api/private
+      replace_prefix: /v1/private
   - name: docs-moved
     match:
       path_prefix: /old-docs
@@ -187,6 +260,7 @@ func ServeOrigin(ctx context.Context, ln net.Listener) error {
 
 // Banner is printed when dev mode is up: where to look and what to try.
 func Banner(a Addrs) string {
+	a = a.withProvider()
 	g, adm := "http://"+a.Gateway, "http://"+a.Admin
 	return fmt.Sprintf(`
 edgegate dev is running (development only: everything is on loopback)
@@ -194,10 +268,20 @@ edgegate dev is running (development only: everything is on loopback)
   gateway      %[1]s/
   admin        %[2]s/metrics  %[2]s/readyz  %[2]s/status
   demo origin  http://%[3]s (reached only through the gateway in these examples)
+  dev provider http://%[4]s (DEVELOPMENT ONLY OpenID provider; users alice and bob, no passwords)
+
+Log in with a browser:
+  open %[1]s/app/                        # route "app" needs a session: pick alice at the dev provider
+  then %[1]s/.edgegate/whoami and %[1]s/.edgegate/logout
+
+Call the API with a dev token:
+  TOKEN=$(edgegate token --user alice)   # a 5-minute token from the dev provider (never logged)
+  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/private/orders   # route "private-api": bearer or session
+  curl -si %[1]s/api/private/orders      # without a token: 401 with WWW-Authenticate
 
 Try:
   curl -s %[1]s/hello                    # proxied; the origin echoes what it saw
-  curl -s %[1]s/api/users?id=7           # route "api": /api stripped, /v1 added, headers set
+  curl -s %[1]s/api/users?id=7           # route "api" (public): /api stripped, /v1 added, headers set
   curl -si %[1]s/old-docs/intro?x=1      # route "docs-moved": 301 to /docs?x=1 (query kept)
   curl -si %[1]s/a/%%2e%%2e/etc/passwd     # request hygiene: normalized to /etc/passwd
   curl -si %[1]s/a%%2fb                   # request hygiene: encoded slash refused with 400
@@ -205,5 +289,5 @@ Try:
   edgegate route -c <(edgegate dev --print-config) http://localhost/api/users   # which route, and why
 
 Press Ctrl-C to stop.
-`, g, adm, a.Origin)
+`, g, adm, a.Origin, a.Provider)
 }

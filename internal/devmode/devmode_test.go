@@ -41,8 +41,8 @@ func TestConfig(t *testing.T) {
 		a    devmode.Addrs
 	}{
 		{"default", devmode.DefaultAddrs},
-		{"other ports", devmode.Addrs{Gateway: "127.0.0.1:18080", Admin: "127.0.0.1:19901", Origin: "127.0.0.1:19000"}},
-		{"IPv6 loopback", devmode.Addrs{Gateway: "[::1]:8080", Admin: "[::1]:9901", Origin: "[::1]:9000"}},
+		{"other ports", devmode.Addrs{Gateway: "127.0.0.1:18080", Admin: "127.0.0.1:19901", Origin: "127.0.0.1:19000", Provider: "127.0.0.1:19400"}},
+		{"IPv6 loopback", devmode.Addrs{Gateway: "[::1]:8080", Admin: "[::1]:9901", Origin: "[::1]:9000", Provider: "[::1]:9400"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, tab := loadDev(t, tc.a)
@@ -64,7 +64,7 @@ func TestConfig(t *testing.T) {
 
 func TestDefaultAddrsAreLoopback(t *testing.T) {
 	a := devmode.DefaultAddrs
-	for _, s := range []string{a.Gateway, a.Admin, a.Origin} {
+	for _, s := range []string{a.Gateway, a.Admin, a.Origin, a.Provider} {
 		ap, err := netip.ParseAddrPort(s)
 		if err != nil || !ap.Addr().IsLoopback() {
 			t.Errorf("%q is not a loopback address (%v)", s, err)
@@ -87,6 +87,12 @@ func TestBannerExamples(t *testing.T) {
 	if rt := match("/hello"); rt.Name() != "site" {
 		t.Errorf("/hello: route %q, want site", rt.Name())
 	}
+	if rt := match("/app/"); rt.Name() != "app" || rt.Config.Auth.Mode != "session" {
+		t.Errorf("/app/: route %q auth %q, want app with session", rt.Name(), rt.Config.Auth.Mode)
+	}
+	if rt := match("/api/private/orders"); rt.Name() != "private-api" || rt.Config.Auth.Mode != "bearer_or_session" || rt.RewritePath("/api/private/orders") != "/v1/private/orders" {
+		t.Errorf("/api/private/orders: route %q auth %q", rt.Name(), rt.Config.Auth.Mode)
+	}
 	if rt := match("/api/users"); rt.Name() != "api" || rt.RewritePath("/api/users") != "/v1/users" {
 		t.Errorf("/api/users: route %q rewritten to %q, want api and /v1/users", rt.Name(), rt.RewritePath("/api/users"))
 	}
@@ -98,11 +104,13 @@ func TestBannerExamples(t *testing.T) {
 }
 
 func TestBanner(t *testing.T) {
-	a := devmode.Addrs{Gateway: "gw.test:1111", Admin: "adm.test:2222", Origin: "origin.test:3333"}
+	a := devmode.Addrs{Gateway: "gw.test:1111", Admin: "adm.test:2222", Origin: "origin.test:3333", Provider: "idp.test:4444"}
 	b := devmode.Banner(a)
 	for _, want := range []string{
 		"http://gw.test:1111/", "http://adm.test:2222/metrics", "http://adm.test:2222/readyz",
 		"origin.test:3333", "/a/%2e%2e/etc/passwd", "/a%2fb",
+		"http://idp.test:4444", "DEVELOPMENT ONLY", "http://gw.test:1111/app/", "edgegate token --user alice",
+		"Authorization: Bearer $TOKEN", "/api/private/orders", "/.edgegate/whoami",
 	} {
 		if !strings.Contains(b, want) {
 			t.Errorf("banner lacks %q:\n%s", want, b)

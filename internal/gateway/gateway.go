@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 
@@ -117,6 +118,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.snap.Store(snap)
 	g.metrics.Reloads.WithLabelValues("ok").Inc()
 	g.metrics.ConfigInfo.WithLabelValues(cfg.Hash).Set(1)
+	_ = g.recordConfigActivation(context.Background(), cfg, "")
 	return g, nil
 }
 
@@ -161,6 +163,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	g.metrics.ConfigInfo.WithLabelValues(cfg.Hash).Set(1)
 	g.metrics.Reloads.WithLabelValues("ok").Inc()
 	g.log.Info("configuration active", "hash", short(cfg.Hash), "routes", len(cfg.Routes), "pools", len(cfg.Pools))
+	_ = g.recordConfigActivation(context.Background(), cfg, old.Config.Hash)
 	return nil
 }
 
@@ -169,6 +172,13 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 var ErrRestartRequired = errors.New("change needs a restart")
 
 func sameListeners(a, b *config.Config) error {
+	// The audit trail and the tracer are opened once, at start.
+	if !reflect.DeepEqual(a.Audit, b.Audit) {
+		return fmt.Errorf("audit section changed: %w", ErrRestartRequired)
+	}
+	if a.Tracing != b.Tracing {
+		return fmt.Errorf("tracing section changed: %w", ErrRestartRequired)
+	}
 	if a.Admin.Address != b.Admin.Address {
 		return fmt.Errorf("admin.address changed from %q to %q: %w", a.Admin.Address, b.Admin.Address, ErrRestartRequired)
 	}

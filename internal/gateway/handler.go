@@ -47,6 +47,9 @@ type reqState struct {
 	cacheStatus string
 	// script is the request's edge-script state (stage_script.go).
 	script scriptState
+	// assertion is the signed identity assertion for the origin, minted
+	// before forwarding ("" for anonymous requests).
+	assertion string
 }
 
 // stage names a step of the pipeline, for timings, metrics and spans.
@@ -193,6 +196,10 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 		}
 	}
 
+	if err := g.mintAssertion(snap, rt, st.ident, st); err != nil {
+		return err
+	}
+
 	limit := snap.Config.Limits.MaxBodyBytes
 	if rc.MaxBodyBytes > 0 {
 		limit = rc.MaxBodyBytes
@@ -316,7 +323,10 @@ func wantsHTML(r *http.Request) bool {
 func (g *Gateway) finish(w *responseWriter, r *http.Request, snap *Snapshot, st *reqState, start time.Time, errCode string) {
 	d := time.Since(start)
 	status := w.status
-	if status == 0 {
+	switch {
+	case st.fwd.Status == http.StatusSwitchingProtocols && !w.wrote:
+		status = http.StatusSwitchingProtocols // the hijacked stream's 101
+	case status == 0:
 		status = http.StatusOK
 	}
 	routeLabel := st.route

@@ -1,40 +1,247 @@
 package gateway
 
 import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/edgegate/edgegate/internal/audit"
+	"github.com/edgegate/edgegate/internal/cache"
 	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/identity"
 	"github.com/edgegate/edgegate/internal/proxy"
 	"github.com/edgegate/edgegate/internal/route"
 )
 
-// cacheState is the gateway-lifetime cache storage (it survives reloads).
-type cacheState struct{}
+// cacheState is the gateway-lifetime cache storage (it survives reloads):
+// storage sizes and the disk path take effect at start.
+type cacheState struct {
+	store *cache.Store
+	c     *cache.Cache
+	// purger carries out purges; a fan-out to other nodes can wrap the
+	// local store here without changing the admin API.
+	purger cache.Purger
+}
 
-func (g *Gateway) initCache(cfg *config.Config) error { return nil }
+func (g *Gateway) initCache(cfg *config.Config) error {
+	m := g.metrics.Cache
+	store, err := cache.NewStore(cache.StoreOptions{
+		MaxBytes:     cfg.Cache.MemoryMaxBytes,
+		DiskPath:     cfg.Cache.DiskPath,
+		DiskMaxBytes: cfg.Cache.DiskMaxBytes,
+		Logger:       g.log,
+		Hooks: cache.Hooks{
+			Evicted:   func(tier string) { m.Evictions.WithLabelValues(tier).Inc() },
+			Bytes:     func(tier string, n int64) { m.Bytes.WithLabelValues(tier).Set(float64(n)) },
+			DiskError: func() { m.DiskErrors.Inc() },
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("edge cache: %w", err)
+	}
+	c, err := cache.New(cache.Options{
+		Store:           store,
+		CollapseTimeout: cfg.Cache.CollapseTimeout,
+		Logger:          g.log,
+		Result:          func(s string) { m.Requests.WithLabelValues(s).Inc() },
+		Collapsed:       m.Collapsed.Inc,
+	})
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("edge cache: %w", err)
+	}
+	g.cache = &cacheState{store: store, c: c, purger: store}
+	return nil
+}
 
-func (g *Gateway) closeCache() {}
+func (g *Gateway) closeCache() {
+	if g.cache == nil {
+		return
+	}
+	g.cache.c.Wait()
+	g.cache.store.Close()
+}
 
 // cacheStage is the compiled cache policy of one snapshot.
-type cacheStage struct{}
+type cacheStage struct {
+	routes map[string]*cache.Route
+}
 
 func compileCache(cfg *config.Config, prev *Snapshot, g *Gateway) (*cacheStage, error) {
-	return &cacheStage{}, nil
+	cs := &cacheStage{routes: map[string]*cache.Route{}}
+	for i := range cfg.Routes {
+		rc := cfg.Routes[i].Cache
+		if !rc.Enabled {
+			continue
+		}
+		cs.routes[cfg.Routes[i].Name] = &cache.Route{
+			Key: cache.KeySpec{
+				QueryNone: rc.QueryNone, QueryArgs: rc.QueryArgs, Headers: rc.Headers,
+				Cookies: rc.Cookies, Variables: rc.Variables, PerIdentity: rc.PerIdentity,
+			},
+			Rules: cache.Rules{
+				TTLOverride:           rc.TTLOverride,
+				HonorCDNCacheControl:  rc.HonorCDNCacheControl,
+				HonorSurrogateControl: rc.HonorSurrogateControl,
+				Heuristic:             cfg.Cache.Heuristic,
+			},
+			MaxObjectBytes: cfg.Cache.MaxObjectBytes,
+		}
+	}
+	return cs, nil
 }
 
 // fetch answers from the cache or, on a miss, from g.originFetch, storing
 // what may be stored. Every response it delivers, hit or miss, passes
 // through g.clientResponse before its header is written.
 func (g *Gateway) fetch(w http.ResponseWriter, r *http.Request, snap *Snapshot, rt *route.Route, st *reqState, t *proxy.Target) error {
-	edit := t.EditResponse
-	t.EditResponse = func(status int, h http.Header) {
-		if edit != nil {
-			edit(status, h)
+	var cr *cache.Route
+	if snap.cache != nil && g.cache != nil {
+		cr = snap.cache.routes[rt.Name()]
+	}
+	if cr == nil {
+		edit := t.EditResponse
+		t.EditResponse = func(status int, h http.Header) {
+			if edit != nil {
+				edit(status, h)
+			}
+			g.clientResponse(status, h, snap, rt, st)
 		}
+		return g.originFetch(w, r, snap, rt, st, t)
+	}
+	id := st.ident
+	if id == nil {
+		id = &identity.Anonymous
+	}
+	req := cache.Request{
+		R: r, Scheme: st.hy.Scheme, Host: st.hy.Host, Path: st.hy.Path,
+		Authenticated: id.Authenticated(), Issuer: id.Issuer, Subject: id.Subject,
+	}
+	origin := func(w http.ResponseWriter, r *http.Request, background bool) error {
+		if background {
+			// A revalidation nobody waits for: its own request state, so
+			// the finished request's record is not touched.
+			bst, bt := *st, *t
+			return g.originFetch(w, r, snap, rt, &bst, &bt)
+		}
+		return g.originFetch(w, r, snap, rt, st, t)
+	}
+	deliver := func(status int, h http.Header) {
+		// Session cookies of the gateway never leave from the cache layer
+		// on a shared response: the stored copy is taken before this.
 		g.clientResponse(status, h, snap, rt, st)
 	}
-	return g.originFetch(w, r, snap, rt, st, t)
+	status, err := g.cache.c.Serve(w, &req, cr, origin, deliver)
+	st.cacheStatus = status
+	return err
+}
+
+// purgeToken reads the configured purge token now, so a rotated file or
+// environment takes effect without a reload. ok is false when the purge
+// API is off.
+func purgeToken(c config.Cache) (tok string, ok bool, err error) {
+	switch {
+	case c.PurgeTokenEnv != "":
+		return os.Getenv(c.PurgeTokenEnv), true, nil
+	case c.PurgeTokenFile != "":
+		b, err := os.ReadFile(c.PurgeTokenFile)
+		if err != nil {
+			return "", true, fmt.Errorf("read purge token file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), true, nil
+	}
+	return "", false, nil
 }
 
 // registerCacheAdmin adds the purge API to the admin listener.
-func (g *Gateway) registerCacheAdmin(mux *http.ServeMux) {}
+func (g *Gateway) registerCacheAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("POST /cache/purge", g.servePurge)
+}
+
+func (g *Gateway) servePurge(w http.ResponseWriter, r *http.Request) {
+	m := g.metrics.Cache
+	snap := g.snap.Load()
+	reply := func(status int, result string, body any) {
+		m.Purges.WithLabelValues(result).Inc()
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+	type errBody struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	want, on, err := purgeToken(snap.Config.Cache)
+	if !on || g.cache == nil {
+		reply(http.StatusNotFound, "denied", errBody{"purge.off", "the purge API is not configured (cache.purge)"})
+		return
+	}
+	if err != nil || want == "" {
+		g.log.Error("purge token unavailable", "err", err)
+		reply(http.StatusServiceUnavailable, "error", errBody{"purge.no_token", "the purge token is not available"})
+		return
+	}
+	got, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	event := audit.Event{Time: time.Now(), Kind: audit.KindPurge, Method: r.Method, Path: r.URL.Path, ClientIP: clientHost(r.RemoteAddr)}
+	if !hasBearer || got == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="edgegate-admin"`)
+		event.Decision, event.Reason = "deny", "no_token"
+		_ = g.record(r.Context(), event)
+		reply(http.StatusUnauthorized, "denied", errBody{"purge.unauthenticated", "a bearer token is required"})
+		return
+	}
+	event.Fingerprint = identity.Fingerprint(got)
+	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		event.Decision, event.Reason = "deny", "bad_token"
+		_ = g.record(r.Context(), event)
+		reply(http.StatusForbidden, "denied", errBody{"purge.forbidden", "the token is not the purge token"})
+		return
+	}
+	var req cache.PurgeRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		reply(http.StatusBadRequest, "invalid", errBody{"purge.bad_request", "the body must be JSON {urls|prefixes|tags, mode}: " + err.Error()})
+		return
+	}
+	res, err := g.cache.purger.Purge(r.Context(), req)
+	if err != nil {
+		if errors.Is(err, cache.ErrBadPurge) {
+			reply(http.StatusBadRequest, "invalid", errBody{"purge.bad_request", err.Error()})
+			return
+		}
+		reply(http.StatusInternalServerError, "error", errBody{"purge.failed", "the purge failed"})
+		return
+	}
+	mode := req.Mode
+	if mode == "" {
+		mode = cache.PurgeInvalidate
+	}
+	event.Decision, event.Reason = "allow", "purged"
+	event.Detail = map[string]string{
+		"mode": string(mode), "urls": strings.Join(req.URLs, " "), "prefixes": strings.Join(req.Prefixes, " "),
+		"tags": strings.Join(req.Tags, " "), "keys": strconv.Itoa(res.Keys),
+	}
+	if err := g.record(r.Context(), event); err != nil {
+		g.log.Warn("purge done but not audited", "err", err)
+	}
+	reply(http.StatusOK, "ok", struct {
+		Purged int             `json:"purged"`
+		Mode   cache.PurgeMode `json:"mode"`
+	}{res.Keys, mode})
+}
+
+func clientHost(remote string) string {
+	if i := strings.LastIndexByte(remote, ':'); i > 0 {
+		return strings.Trim(remote[:i], "[]")
+	}
+	return remote
+}

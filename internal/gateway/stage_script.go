@@ -1,43 +1,716 @@
 package gateway
 
 import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/httperr"
+	"github.com/edgegate/edgegate/internal/identity"
 	"github.com/edgegate/edgegate/internal/proxy"
 	"github.com/edgegate/edgegate/internal/route"
+	"github.com/edgegate/edgegate/internal/script"
+)
+
+// Debug request headers (Akamai's enhanced debugging).
+const (
+	ewTraceHeader = "Akamai-Ew-Trace"
+	maxRPBody     = 1 << 20
 )
 
 // scriptStage is the compiled edge-script bundles of one snapshot.
-type scriptStage struct{}
+type scriptStage struct {
+	bundles        map[string]*scriptBundle
+	routes         map[string]*routeScript
+	network        string
+	activationFile string
+	locationHeader string
+	// workers by content hash and tier, for reuse by the next snapshot.
+	workers map[string]*script.Worker
+}
+
+// scriptBundle is one bundle's loaded versions and its active one.
+type scriptBundle struct {
+	name     string
+	versions map[string]*script.Worker
+	// active is the version served when a route pins none; activation
+	// swaps it without a reload.
+	active atomic.Pointer[string]
+}
+
+func (b *scriptBundle) worker(pin string) *script.Worker {
+	if pin != "" {
+		return b.versions[pin]
+	}
+	return b.versions[*b.active.Load()]
+}
+
+type routeScript struct {
+	cfg        config.RouteScript
+	bundle     *scriptBundle
+	debugToken string
+}
+
+// activations is the activation file: network → bundle → version.
+type activations map[string]map[string]string
+
+func readActivations(file string) (activations, error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return activations{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read activation file: %w", err)
+	}
+	a := activations{}
+	if err := json.Unmarshal(data, &a); err != nil {
+		return nil, fmt.Errorf("activation file %s: %w", file, err)
+	}
+	return a, nil
+}
 
 func compileScript(cfg *config.Config, prev *Snapshot, g *Gateway) (*scriptStage, error) {
-	return &scriptStage{}, nil
+	s := &scriptStage{
+		bundles: map[string]*scriptBundle{}, routes: map[string]*routeScript{}, workers: map[string]*script.Worker{},
+		network: cfg.Scripts.Network, activationFile: cfg.Scripts.ActivationFile, locationHeader: cfg.Scripts.LocationHeader,
+	}
+	if len(cfg.Scripts.Bundles) == 0 {
+		return s, nil
+	}
+	acts, err := readActivations(s.activationFile)
+	if err != nil {
+		return nil, err
+	}
+	var old map[string]*script.Worker
+	if prev != nil && prev.script != nil {
+		old = prev.script.workers
+	}
+	for _, cb := range cfg.Scripts.Bundles {
+		tier, _ := script.TierByName(cb.Tier)
+		b := &scriptBundle{name: cb.Name, versions: map[string]*script.Worker{}}
+		for _, v := range cb.Versions {
+			key := v.Hash + "/" + tier.Name
+			w := old[key]
+			if w == nil {
+				bundle, err := script.LoadBundle(v.Path)
+				if err != nil {
+					return nil, fmt.Errorf("scripts: bundle %s version %s: %w", cb.Name, v.ID, err)
+				}
+				w, err = script.NewWorker(bundle, nil, script.Options{Tier: tier, Logger: g.log, Name: cb.Name})
+				if err != nil {
+					return nil, fmt.Errorf("scripts: bundle %s version %s: %w", cb.Name, v.ID, err)
+				}
+			}
+			s.workers[key] = w
+			b.versions[v.ID] = w
+		}
+		active := cb.Production
+		if s.network == "staging" {
+			active = cb.Staging
+		}
+		if id, ok := acts[s.network][cb.Name]; ok && b.versions[id] != nil {
+			active = id
+		}
+		b.active.Store(&active)
+		s.bundles[cb.Name] = b
+	}
+	for _, rc := range cfg.Routes {
+		if rc.Script.Bundle == "" {
+			continue
+		}
+		rs := &routeScript{cfg: rc.Script, bundle: s.bundles[rc.Script.Bundle]}
+		if rs.bundle == nil || rs.bundle.worker(rc.Script.Version) == nil {
+			return nil, fmt.Errorf("scripts: route %s: bundle %q version %q is not loaded", rc.Name, rc.Script.Bundle, rc.Script.Version)
+		}
+		if env := rc.Script.DebugTokenEnv; env != "" {
+			rs.debugToken = os.Getenv(env)
+		}
+		s.routes[rc.Name] = rs
+	}
+	return s, nil
 }
 
 // scriptState is one request's edge-script state (variables, cache-key
 // changes, logs) carried in reqState.
-type scriptState struct{}
+type scriptState struct {
+	rs  *routeScript
+	w   *script.Worker
+	req *script.Request
+	// debug is set when the request carries the route's debug token.
+	debug   bool
+	results []*script.Result
+	// status and replace change the response being delivered (set by
+	// onOriginResponse/onClientResponse).
+	status  int
+	replace *script.Reply
+}
+
+// CacheKey is what onClientRequest asked of the cache key (nil: nothing).
+func (s *scriptState) CacheKey() *script.CacheKey {
+	if s.req == nil || !s.req.CacheKey.Changed() {
+		return nil
+	}
+	return &s.req.CacheKey
+}
+
+// Variables are the request's PMUSER variables (nil without a script).
+func (s *scriptState) Variables() *script.Variables {
+	if s.req == nil {
+		return nil
+	}
+	return s.req.Vars
+}
+
+type subrequestKey struct{}
 
 // scriptClientRequest runs onClientRequest. handled is true when the
 // script answered the request itself (respondWith).
 func (g *Gateway) scriptClientRequest(w http.ResponseWriter, r *http.Request, snap *Snapshot, rt *route.Route, st *reqState) (handled bool, err error) {
+	if snap.script == nil {
+		return false, nil
+	}
+	rs := snap.script.routes[rt.Name()]
+	if hdr := snap.script.locationHeader; hdr != "" {
+		defer r.Header.Del(hdr) // never forwarded, whatever the script did
+	}
+	if rs == nil || r.Context().Value(subrequestKey{}) != nil {
+		// Sub-requests do not run the target's script (Akamai runs it only
+		// for subWorkers).
+		return false, nil
+	}
+	sc := &st.script
+	sc.rs = rs
+	sc.w = rs.bundle.worker(rs.cfg.Version)
+	tier := sc.w.Tier()
+	vars := script.NewVariables(tier.Variables)
+	for _, v := range rs.cfg.Variables {
+		_ = vars.Set(v.Name, v.Value)
+	}
+	req := &script.Request{
+		Method: r.Method, Scheme: st.hy.Scheme, Host: st.hy.Host, Path: st.hy.Path, Query: r.URL.RawQuery,
+		Header: r.Header, Vars: vars,
+		Origins: func(id string) bool {
+			if _, ok := rs.cfg.Origins[id]; ok {
+				return true
+			}
+			return snap.Pools.Pool(id) != nil
+		},
+		Sub: &gatewaySub{g: g},
+	}
+	if st.hy.ClientIP.IsValid() {
+		req.ClientIP = st.hy.ClientIP.String()
+	}
+	if hdr := snap.script.locationHeader; hdr != "" && st.hy.Trusted {
+		req.Location = parseLocation(r.Header.Get(hdr))
+	}
+	id := st.ident
+	req.Edgegate = map[string]any{"requestId": st.id, "route": st.route, "identity": identityView(id)}
+	sc.req = req
+
+	if rs.debugToken != "" {
+		if tok := r.Header.Get(ewTraceHeader); tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(rs.debugToken)) == 1 &&
+			strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Pragma"), ",")), "akamai-x-ew") {
+			sc.debug = true
+		}
+	}
+	r.Header.Del(ewTraceHeader) // a secret: never forwarded
+
+	res := g.runScript(r.Context(), sc, script.OnClientRequest, req, nil)
+	if res.Failed() {
+		if !rs.cfg.ContinueOnError {
+			return false, g.scriptFailure(res, sc)
+		}
+		req.Reply, req.Route = nil, nil
+	}
+	if req.Reply != nil {
+		h := w.Header()
+		for k, vv := range req.Reply.Header {
+			h[k] = vv
+		}
+		g.debugHeaders(h, sc)
+		w.WriteHeader(req.Reply.Status)
+		_, _ = w.Write(req.Reply.Body)
+		return true, nil
+	}
 	return false, nil
+}
+
+// identityView is the read-only request.edgegate.identity: the verified
+// caller (never a credential).
+func identityView(id *identity.Identity) map[string]any {
+	if id == nil || !id.Authenticated() {
+		return map[string]any{"authenticated": false, "method": "anonymous"}
+	}
+	return map[string]any{
+		"authenticated": true, "method": string(id.Method), "issuer": id.Issuer, "subject": id.Subject,
+		"email": id.Email, "name": id.Name, "groups": id.Groups, "roles": id.Roles, "scopes": id.Scopes,
+		"clientId": id.ClientID, "service": id.ServiceName,
+	}
+}
+
+func (g *Gateway) runScript(ctx context.Context, sc *scriptState, h script.Handler, req *script.Request, resp *script.Response) *script.Result {
+	res := sc.w.Run(ctx, h, req, resp)
+	if res.Status != script.StatusUnimplemented {
+		g.metrics.Script.Runs.WithLabelValues(sc.rs.cfg.Bundle, h.String(), res.Status).Inc()
+		g.metrics.Script.CPU.WithLabelValues(h.String()).Observe(res.CPU.Seconds())
+	}
+	if res.Failed() {
+		g.log.Warn("edge script failed", "bundle", sc.rs.cfg.Bundle, "version", sc.w.Bundle().Version, "handler", h.String(), "status", res.Status, "err", res.Err)
+	}
+	if sc.debug || res.Failed() {
+		sc.results = append(sc.results, res)
+	}
+	return res
+}
+
+func (g *Gateway) scriptFailure(res *script.Result, sc *scriptState) error {
+	he := httperr.New(http.StatusInternalServerError, "script."+res.Status, "the edge script failed", res.Err)
+	if sc.debug {
+		he.Header = http.Header{}
+		g.debugHeaders(he.Header, sc)
+	}
+	return he
+}
+
+// debugHeaders adds the X-Akamai-EdgeWorker-* headers when debugging.
+func (g *Gateway) debugHeaders(h http.Header, sc *scriptState) {
+	if !sc.debug {
+		return
+	}
+	b := sc.w.Bundle()
+	for _, res := range sc.results {
+		name := res.Handler.String()
+		if res.Handler == script.ResponseProvider {
+			name = "ResponseProvider"
+		}
+		status := "Success"
+		if res.Failed() {
+			status = res.Status
+		}
+		info := fmt.Sprintf("ew=%s v%s:%s; status=%s", sc.rs.cfg.Bundle, b.Version, sc.rs.cfg.Bundle, status)
+		if res.Err != nil {
+			info += "; status_msg=" + strconv.Quote(headerSafe(res.Err.Error()))
+		}
+		info += fmt.Sprintf("; res_tier=%s; init_wall_time=%.3f; wall_time=%.3f; init_cpu_time=%.3f; cpu_time=%.3f; memory_usage=%d",
+			sc.w.Tier().Name, ms(sc.w.InitTime()), ms(res.Wall), ms(sc.w.InitTime()), ms(res.CPU), res.Memory)
+		h.Set("X-Akamai-EdgeWorker-"+name+"-Info", info)
+		if len(res.Logs) > 0 {
+			parts := make([]string, len(res.Logs))
+			for i, l := range res.Logs {
+				parts[i] = l.String()
+			}
+			h.Set("X-Akamai-EdgeWorker-"+name+"-Log", strings.Join(parts, "|"))
+		}
+		if len(res.Subrequests) > 0 {
+			var parts []string
+			for i, s := range res.Subrequests {
+				parts = append(parts, fmt.Sprintf("ew=%s; evt=%s; id=%d; method=%q; url=%q; rsp=%d; dur=%.3f", sc.rs.cfg.Bundle, name, i+1, s.Method, headerSafe(s.URL), s.Status, ms(s.Duration)))
+			}
+			h.Add("X-Akamai-Edgeworker-Subrequests", strings.Join(parts, ", "))
+		}
+	}
+	h.Set("X-Powered-By", "Akamai EdgeWorkers")
+	sc.results = sc.results[:0]
+}
+
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // originFetch produces the response of a cache miss into w: onOriginRequest,
 // then responseProvider or the origin, then onOriginResponse.
 func (g *Gateway) originFetch(w http.ResponseWriter, r *http.Request, snap *Snapshot, rt *route.Route, st *reqState, t *proxy.Target) error {
-	res, err := g.fwd.Forward(w, r, t)
+	sc := &st.script
+	if sc.req == nil {
+		res, err := g.fwd.Forward(w, r, t)
+		st.fwd = res
+		return err
+	}
+	if rc := sc.req.Route; rc != nil {
+		if rc.Origin != nil {
+			name := *rc.Origin
+			if p, ok := sc.rs.cfg.Origins[name]; ok {
+				name = p
+			}
+			if pool := snap.Pools.Pool(name); pool != nil {
+				t.Pool = pool
+			}
+		}
+		if rc.Path != nil {
+			t.Path = *rc.Path
+		}
+		if rc.Query != nil {
+			t.RawQuery = *rc.Query
+		}
+	}
+	sw := &scriptWriter{ResponseWriter: w, sc: sc}
+	ctx := r.Context()
+
+	if sc.w.Has(script.ResponseProvider) {
+		body, err := readBody(r)
+		if err != nil {
+			return err
+		}
+		preq := *sc.req
+		preq.Body = body
+		res := g.runScript(ctx, sc, script.ResponseProvider, &preq, nil)
+		if res.Status == script.StatusSuccess && res.Provided != nil {
+			rep := res.Provided
+			h := rep.Header.Clone()
+			if t.EditResponse != nil {
+				t.EditResponse(rep.Status, h)
+			}
+			dst := sw.Header()
+			for k, vv := range h {
+				dst[k] = vv
+			}
+			g.debugHeaders(dst, sc)
+			sw.WriteHeader(rep.Status)
+			_, err := sw.Write(rep.Body)
+			st.fwd = proxy.Result{Pool: "script:" + sc.rs.cfg.Bundle, Status: rep.Status}
+			return err
+		}
+		// A failed responseProvider falls back to the origin.
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+
+	if sc.w.Has(script.OnOriginRequest) {
+		oreq := *sc.req
+		oreq.Header = r.Header.Clone()
+		oreq.Reply = nil
+		res := g.runScript(ctx, sc, script.OnOriginRequest, &oreq, nil)
+		switch {
+		case res.Failed() && !sc.rs.cfg.ContinueOnError:
+			return g.scriptFailure(res, sc)
+		case res.Failed():
+		case oreq.Reply != nil:
+			h := oreq.Reply.Header.Clone()
+			if t.EditResponse != nil {
+				t.EditResponse(oreq.Reply.Status, h)
+			}
+			for k, vv := range h {
+				sw.Header()[k] = vv
+			}
+			g.debugHeaders(sw.Header(), sc)
+			sw.WriteHeader(oreq.Reply.Status)
+			_, err := sw.Write(oreq.Reply.Body)
+			return err
+		default:
+			r.Header = oreq.Header // only the outgoing request sees the changes
+		}
+	}
+
+	edit := t.EditResponse
+	t.EditResponse = func(status int, h http.Header) {
+		if sc.w.Has(script.OnOriginResponse) {
+			resp := &script.Response{Status: status, Header: h}
+			oreq := *sc.req
+			oreq.Reply = nil
+			res := g.runScript(ctx, sc, script.OnOriginResponse, &oreq, resp)
+			switch {
+			case res.Failed() && !sc.rs.cfg.ContinueOnError:
+				sc.replace = &script.Reply{Status: http.StatusInternalServerError, Header: http.Header{}, Body: []byte("edge script failed\n")}
+			case res.Failed():
+			case oreq.Reply != nil:
+				sc.replace = oreq.Reply
+			default:
+				if resp.Status != status {
+					sc.status = resp.Status
+					status = resp.Status
+				}
+			}
+		}
+		if edit != nil {
+			edit(status, h)
+		}
+		g.debugHeaders(h, sc)
+	}
+	res, err := g.fwd.Forward(sw, r, t)
 	st.fwd = res
 	return err
 }
 
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxRPBody+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, httperr.New(http.StatusBadRequest, "script.body", "could not read the request body", err)
+	}
+	if len(b) > maxRPBody {
+		return nil, httperr.New(http.StatusRequestEntityTooLarge, "script.body", "request body too large for responseProvider", nil)
+	}
+	return b, nil
+}
+
+// scriptWriter applies what the response handlers decided: a new status
+// or a whole replacement response (respondWith, or a failure's 500).
+type scriptWriter struct {
+	http.ResponseWriter
+	sc       *scriptState
+	replaced bool
+}
+
+func (w *scriptWriter) WriteHeader(code int) {
+	if rep := w.sc.replace; rep != nil {
+		h := w.ResponseWriter.Header()
+		for _, k := range []string{"Content-Length", "Content-Encoding", "Etag", "Last-Modified", "Content-Type", "Trailer"} {
+			h.Del(k)
+		}
+		for k, vv := range rep.Header {
+			h[k] = vv
+		}
+		w.replaced = true
+		w.ResponseWriter.WriteHeader(rep.Status)
+		_, _ = w.ResponseWriter.Write(rep.Body)
+		return
+	}
+	if w.sc.status != 0 && code >= 200 {
+		code = w.sc.status
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *scriptWriter) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *scriptWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.replaced {
+		f.Flush()
+	}
+}
+
+func (w *scriptWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // clientResponse runs onClientResponse on a response about to be sent (a
 // cache hit or a miss), before its header is written.
 func (g *Gateway) clientResponse(status int, h http.Header, snap *Snapshot, rt *route.Route, st *reqState) {
+	sc := &st.script
+	if sc.req == nil || !sc.w.Has(script.OnClientResponse) {
+		return
+	}
+	if sc.status != 0 {
+		status = sc.status
+	}
+	resp := &script.Response{Status: status, Header: h}
+	creq := *sc.req
+	creq.Reply = nil
+	res := g.runScript(st.ctx, sc, script.OnClientResponse, &creq, resp)
+	switch {
+	case res.Failed() && !sc.rs.cfg.ContinueOnError:
+		sc.replace = &script.Reply{Status: http.StatusInternalServerError, Header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}}, Body: []byte("edge script failed\n")}
+	case res.Failed():
+	case creq.Reply != nil:
+		sc.replace = creq.Reply
+	case resp.Status != status:
+		sc.status = resp.Status
+	}
+	g.debugHeaders(h, sc)
 }
 
-// registerScriptAdmin adds the script endpoints (the local EdgeKV API) to
-// the admin listener.
-func (g *Gateway) registerScriptAdmin(mux *http.ServeMux) {}
+// gatewaySub runs sub-requests through the gateway's own routes.
+type gatewaySub struct{ g *Gateway }
+
+func (s *gatewaySub) Do(ctx context.Context, sr *script.SubRequest) (*script.SubResponse, error) {
+	var body io.Reader = http.NoBody
+	if len(sr.Body) > 0 {
+		body = bytes.NewReader(sr.Body)
+	}
+	req, err := http.NewRequestWithContext(context.WithValue(ctx, subrequestKey{}, true), sr.Method, sr.URL, body)
+	if err != nil {
+		return nil, fmt.Errorf("sub-request: %w", err)
+	}
+	req.Header = sr.Header
+	// In process there is no wire, so no HTTP/1 framing to guard.
+	req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
+	req.RemoteAddr = "127.0.0.1:0"
+	req.RequestURI = req.URL.RequestURI()
+	if req.URL.Scheme == "https" {
+		req.TLS = nil
+	}
+	rec := &bufferWriter{header: http.Header{}, max: sr.MaxBody}
+	s.g.ServeHTTP(rec, req)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	if rec.over {
+		return nil, fmt.Errorf("sub-request to URL %s: response larger than %d bytes", sr.URL, sr.MaxBody)
+	}
+	return &script.SubResponse{Status: rec.status, Header: rec.header, Body: rec.buf.Bytes()}, nil
+}
+
+// bufferWriter is an in-memory ResponseWriter for sub-requests.
+type bufferWriter struct {
+	mu     sync.Mutex
+	header http.Header
+	status int
+	buf    bytes.Buffer
+	max    int64
+	over   bool
+}
+
+func (b *bufferWriter) Header() http.Header { return b.header }
+func (b *bufferWriter) WriteHeader(code int) {
+	if b.status == 0 && code >= 200 {
+		b.status = code
+	}
+}
+func (b *bufferWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	if b.max > 0 && int64(b.buf.Len()+len(p)) > b.max {
+		b.over = true
+		return 0, errors.New("sub-request response too large")
+	}
+	return b.buf.Write(p)
+}
+
+// parseLocation reads "country=US,region=CA,..." from a trusted header.
+func parseLocation(v string) *script.Location {
+	if v == "" {
+		return nil
+	}
+	l := &script.Location{}
+	for _, kv := range strings.Split(v, ",") {
+		k, val, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		val = strings.TrimSpace(val)
+		switch strings.ToLower(k) {
+		case "country", "country_code":
+			l.Country = strings.ToUpper(val)
+		case "region", "region_code":
+			l.Region = val
+		case "city":
+			l.City = val
+		case "continent":
+			l.Continent = val
+		case "zip", "zipcode":
+			l.ZipCode = val
+		case "timezone":
+			l.Timezone = val
+		case "lat":
+			l.Latitude = val
+		case "long":
+			l.Longitude = val
+		}
+	}
+	return l
+}
+
+// registerScriptAdmin adds the script endpoints to the admin listener:
+// POST /scripts/activate?bundle=NAME&version=ID[&network=production|staging]
+// switches a bundle's active version at once and records it in the
+// activation file; GET /scripts lists bundles and active versions.
+func (g *Gateway) registerScriptAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("GET /scripts", func(w http.ResponseWriter, r *http.Request) {
+		s := g.snap.Load().script
+		out := map[string]any{}
+		if s != nil {
+			for name, b := range s.bundles {
+				vs := []string{}
+				for id := range b.versions {
+					vs = append(vs, id)
+				}
+				out[name] = map[string]any{"active": *b.active.Load(), "versions": vs, "network": s.network}
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("POST /scripts/activate", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		name, version, network := q.Get("bundle"), q.Get("version"), q.Get("network")
+		s := g.snap.Load().script
+		if network == "" && s != nil {
+			network = s.network
+		}
+		if network != "production" && network != "staging" {
+			http.Error(w, "network must be production or staging", http.StatusBadRequest)
+			return
+		}
+		if err := g.ActivateScript(name, version, network); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"bundle": name, "version": version, "network": network})
+	})
+}
+
+// ActivateScript makes version the active version of bundle on network:
+// it is recorded in the activation file and, when network is the one
+// served, takes effect at once. A version that is not loaded is refused
+// and the active one stays.
+func (g *Gateway) ActivateScript(bundle, version, network string) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	s := g.snap.Load().script
+	if s == nil || s.bundles[bundle] == nil {
+		return fmt.Errorf("no bundle %q", bundle)
+	}
+	b := s.bundles[bundle]
+	if b.versions[version] == nil {
+		return fmt.Errorf("bundle %q has no loaded version %q", bundle, version)
+	}
+	if err := WriteActivation(s.activationFile, network, bundle, version); err != nil {
+		return err
+	}
+	if network == s.network {
+		b.active.Store(&version)
+	}
+	g.log.Info("edge script activated", "bundle", bundle, "version", version, "network", network)
+	return nil
+}
+
+// WriteActivation records an activation in the activation file (atomic
+// rename).
+func WriteActivation(file, network, bundle, version string) error {
+	acts, err := readActivations(file)
+	if err != nil {
+		return err
+	}
+	if acts[network] == nil {
+		acts[network] = map[string]string{}
+	}
+	acts[network][bundle] = version
+	data, _ := json.MarshalIndent(acts, "", "  ")
+	tmp := filepath.Join(filepath.Dir(file), "."+filepath.Base(file)+"."+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write activation file: %w", err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write activation file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+package authn
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/identity"
+)
+
+// Allow selects the issuers a route accepts: bit i is identity.issuers[i].
+type Allow uint64
+
+// AllowAll accepts every configured issuer.
+const AllowAll = ^Allow(0)
+
+// Set verifies tokens against the configured issuers. It is safe for
+// concurrent use and immutable apart from its cache and key sources.
+type Set struct {
+	verifiers []*Verifier
+	byName    map[string]*Verifier
+	cache     *tokenCache
+	maxBytes  int
+	now       func() time.Time
+	parser    *jwt.Parser
+}
+
+// Options configures NewSet.
+type Options struct {
+	// Sources holds the key sources; pass the same one across reloads so
+	// that unchanged issuers keep their keys. Required.
+	Sources *Sources
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+}
+
+// NewSet builds the verifiers of cfg. Keys of new issuers are fetched now;
+// an issuer whose keys cannot be fetched makes it fail unless it says
+// on_unreachable: fail_closed. ctx bounds those first fetches.
+func NewSet(ctx context.Context, cfg config.Identity, opts Options) (*Set, error) {
+	if opts.Sources == nil {
+		return nil, fmt.Errorf("authn: Options.Sources is required")
+	}
+	if len(cfg.Issuers) > config.MaxIssuers {
+		return nil, fmt.Errorf("authn: at most %d issuers", config.MaxIssuers)
+	}
+	s := &Set{
+		byName:   make(map[string]*Verifier, len(cfg.Issuers)),
+		cache:    newTokenCache(cfg.TokenCacheSize),
+		maxBytes: cfg.MaxTokenBytes,
+		now:      opts.Now,
+		// Strict base64url, no padding; claims are checked by Verifier.check.
+		parser: jwt.NewParser(jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation()),
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = config.DefaultMaxTokenBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for i, is := range cfg.Issuers {
+		v, err := newVerifier(ctx, is, i, opts.Sources)
+		if err != nil {
+			return nil, err
+		}
+		s.verifiers = append(s.verifiers, v)
+		s.byName[is.Name] = v
+	}
+	return s, nil
+}
+
+// Verifier returns the verifier of the issuer called name, or nil.
+func (s *Set) Verifier(name string) *Verifier { return s.byName[name] }
+
+// Verifiers returns the verifiers in configuration order.
+func (s *Set) Verifiers() []*Verifier { return s.verifiers }
+
+// Allow returns the mask for the named issuers; no names means all.
+func (s *Set) Allow(names []string) (Allow, error) {
+	if len(names) == 0 {
+		return AllowAll, nil
+	}
+	var a Allow
+	for _, n := range names {
+		v := s.byName[n]
+		if v == nil {
+			return 0, fmt.Errorf("authn: no issuer named %q", n)
+		}
+		a |= 1 << v.idx
+	}
+	return a, nil
+}
+
+// Verify checks token (the bearer credential, without "Bearer ") against
+// the issuers allowed by allow and returns the caller's identity. The
+// identity may be shared with other requests presenting the same token:
+// treat it as read-only. A refusal is an *Error.
+func (s *Set) Verify(ctx context.Context, token string, allow Allow) (*identity.Identity, error) {
+	if token == "" {
+		return nil, fail(ReasonMissing, "", nil)
+	}
+	if len(token) > s.maxBytes {
+		return nil, fail(ReasonTooLarge, "", nil)
+	}
+	now := s.now()
+	var h [32]byte
+	if s.cache != nil {
+		// The token is hashed in place: sha256 only reads it.
+		h = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+		if e := s.cache.get(&h, now.UnixNano()); e != nil && allow&(1<<e.v.idx) != 0 {
+			return e.id, nil
+		}
+	}
+	id, v, k, exp, err := s.verify(ctx, token, allow, now)
+	if err != nil {
+		if v != nil && err.Issuer == "" {
+			err.Issuer = v.cfg.Name
+		}
+		return nil, err
+	}
+	if s.cache != nil {
+		s.cache.put(&h, &cacheEntry{id: id, v: v, k: k, exp: exp.UnixNano()}, now.UnixNano())
+	}
+	return id, nil
+}
+
+func (s *Set) verify(ctx context.Context, token string, allow Allow, now time.Time) (*identity.Identity, *Verifier, *key, time.Time, *Error) {
+	// Compact serialization only: exactly three segments, nothing else.
+	if strings.Count(token, ".") != maxTokenParts-1 {
+		return nil, nil, nil, time.Time{}, fail(ReasonMalformed, "not three dot-separated segments", nil)
+	}
+	hdrSeg, _, _ := strings.Cut(token, ".")
+	hdr, herr := parseHeader(hdrSeg)
+	if herr != nil {
+		return nil, nil, nil, time.Time{}, herr
+	}
+	var (
+		chosen *Verifier
+		used   *key
+	)
+	claims := &tokenClaims{}
+	_, err := s.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		// The header was parsed above; the library has parsed it again
+		// into t.Header and agrees on alg.
+		if alg, _ := t.Header["alg"].(string); alg != hdr.Alg {
+			return nil, fail(ReasonMalformed, "", nil)
+		}
+		v, e := s.pick(claims.m, allow)
+		if e != nil {
+			return nil, e
+		}
+		chosen = v
+		pub, k, e := v.selectKey(ctx, hdr.Alg, hdr.Kid)
+		if e != nil {
+			return nil, e
+		}
+		used = k
+		return pub, nil
+	})
+	if err != nil {
+		return nil, chosen, nil, time.Time{}, mapParseError(err)
+	}
+	id, exp, e := chosen.check(claims.m, now, token)
+	if e != nil {
+		return nil, chosen, nil, time.Time{}, e
+	}
+	return id, chosen, used, exp, nil
+}
+
+// pick chooses the verifier by the token's (not yet verified) iss among
+// the allowed ones; with several for one iss (different audiences), the
+// first whose audience the token names.
+func (s *Set) pick(c map[string]any, allow Allow) (*Verifier, *Error) {
+	iss, _ := c["iss"].(string)
+	if iss == "" {
+		return nil, fail(ReasonWrongIssuer, "the token has no iss", nil)
+	}
+	var first *Verifier
+	for _, v := range s.verifiers {
+		if v.cfg.Issuer != iss || allow&(1<<v.idx) == 0 {
+			continue
+		}
+		if first == nil {
+			first = v
+		}
+		if audienceOK(c["aud"], v.cfg.Audiences) {
+			return v, nil
+		}
+	}
+	if first != nil {
+		return first, nil
+	}
+	for _, v := range s.verifiers {
+		if v.cfg.Issuer == iss {
+			return nil, fail(ReasonWrongIssuer, "the issuer is not accepted on this route", nil)
+		}
+	}
+	return nil, fail(ReasonWrongIssuer, "", nil)
+}

@@ -1,0 +1,3 @@
+export function onClientRequest(request) {
+  request.setHeader("X", ;
+}

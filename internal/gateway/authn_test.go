@@ -1,0 +1,515 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/edgegate/edgegate/internal/config"
+)
+
+// bearerOP is e2e/oidc-provider.mjs (the npm oidc-provider) on loopback.
+type bearerOP struct {
+	Issuer string `json:"issuer"`
+	Admin  string `json:"admin"`
+}
+
+// startBearerOP starts the real provider; missing node or
+// e2e/node_modules fails the test (scripts/test-all installs them).
+func startBearerOP(t *testing.T, args ...string) *bearerOP {
+	t.Helper()
+	root, _ := filepath.Abs("../..")
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not on PATH; run scripts/test-all (it installs nodejs and npm ci --prefix e2e)")
+	}
+	if _, err := os.Stat(filepath.Join(root, "e2e", "node_modules", "oidc-provider")); err != nil {
+		t.Fatal("e2e/node_modules/oidc-provider is missing; run scripts/test-all (npm ci --prefix e2e)")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(root, "e2e", "oidc-provider.mjs")}, args...)...)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	line := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(out)
+		if s.Scan() {
+			line <- s.Text()
+		}
+		close(line)
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	var p bearerOP
+	select {
+	case l := <-line:
+		if json.Unmarshal([]byte(l), &p) != nil || p.Issuer == "" {
+			t.Fatalf("oidc-provider did not start: %q\n%s", l, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("oidc-provider did not start within 30s")
+	}
+	return &p
+}
+
+func (p *bearerOP) token(t *testing.T) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read"}}
+	req, _ := http.NewRequest(http.MethodPost, p.Issuer+"/token", strings.NewReader(form.Encode()))
+	req.SetBasicAuth("svc", "svc-secret")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&body) != nil || body.AccessToken == "" {
+		t.Fatalf("token endpoint: %d", resp.StatusCode)
+	}
+	return body.AccessToken
+}
+
+func (p *bearerOP) admin(t *testing.T, action string) {
+	t.Helper()
+	resp, err := http.Post(p.Admin+"/"+action, "application/json", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%s: %v", action, err)
+	}
+	resp.Body.Close()
+}
+
+// call sends GET path with an optional bearer token and returns status,
+// WWW-Authenticate and the decoded JSON error code.
+func call(t *testing.T, tg *testGateway, path, auth string, hdr ...string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, tg.url(path), nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), e.Error
+}
+
+func bearerConfig(originURL, identity, routes string) string {
+	return fmt.Sprintf(`version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+admin: {address: "127.0.0.1:0"}
+timeouts: {shutdown: 5s}
+pools: [{name: app, members: [%s]}]
+identity:
+%s
+routes:
+%s`, originURL, identity, routes)
+}
+
+const bearerRoutes = `  - {name: api, match: {path_prefix: /api}, pool: app, auth: {mode: bearer}, allow: [{expr: "true"}]}
+  - {name: fwd, match: {path_prefix: /fwd}, pool: app, auth: {mode: bearer, forward_token: true}, allow: [{expr: "true"}]}
+  - {name: both, match: {path_prefix: /both}, pool: app, auth: {mode: bearer_or_session}, allow: [{expr: "true"}]}
+  - {name: open, match: {path_prefix: /}, pool: app}
+`
+
+// TestBearerWithOIDCProvider runs the gateway against the real npm
+// oidc-provider: discovery, client-credentials tokens, 401s with reasons,
+// and a key rotation mid-test.
+func TestBearerWithOIDCProvider(t *testing.T) {
+	op := startBearerOP(t, "--alg", "RS256")
+	o := newEchoOrigin(t, "a")
+	tg := startGateway(t, bearerConfig(o.URL, fmt.Sprintf(`  issuers:
+    - name: op
+      issuer: %s
+      audiences: [api://edgegate]
+      unknown_kid_refetch_interval: 1s
+      jwks_refresh: 1s`, op.Issuer), bearerRoutes))
+	tok := op.token(t)
+
+	req, _ := http.NewRequest(http.MethodGet, tg.url("/api/x"), nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, e := getEcho(t, http.DefaultClient, req)
+	if resp.StatusCode != 200 {
+		t.Fatalf("valid token: %d", resp.StatusCode)
+	}
+	if e.Header.Get("Authorization") != "" {
+		t.Fatal("the caller's token reached the origin")
+	}
+	req, _ = http.NewRequest(http.MethodGet, tg.url("/fwd/x"), nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if _, e := getEcho(t, http.DefaultClient, req); e.Header.Get("Authorization") != "Bearer "+tok {
+		t.Fatal("forward_token: true did not forward the token")
+	}
+
+	seen := o.count()
+	status, challenge, code := call(t, tg, "/api/x", "")
+	if status != 401 || challenge != `Bearer realm="edgegate"` || code != "authn.missing" {
+		t.Fatalf("no token: %d %q %q", status, challenge, code)
+	}
+	status, challenge, code = call(t, tg, "/api/x", "Bearer "+tok[:len(tok)-4]+"AAAA")
+	if status != 401 || code != "authn.bad_signature" ||
+		challenge != `Bearer realm="edgegate", error="invalid_token", error_description="the signature is invalid"` {
+		t.Fatalf("tampered token: %d %q %q", status, challenge, code)
+	}
+	// A route taking both never treats a cookie as a token or the reverse:
+	// a bad bearer with a cookie is a bearer failure.
+	if status, _, code := call(t, tg, "/both/x", "Bearer garbage", "Cookie", "__Host-edgegate=whatever"); status != 401 || code != "authn.malformed" {
+		t.Fatalf("both, bad bearer and a cookie: %d %q", status, code)
+	}
+	if status, _, _ := call(t, tg, "/both/x", "Bearer "+tok); status != 200 {
+		t.Fatalf("both, good bearer: %d", status)
+	}
+	if status, _, _ := call(t, tg, "/open/x", "Bearer garbage"); status != 200 {
+		t.Fatalf("public route: %d", status)
+	}
+	if o.count() != seen+2 {
+		t.Fatalf("origin reached %d times by refused requests", o.count()-seen-2)
+	}
+
+	// Rotation mid-test.
+	op.admin(t, "rotate")
+	fresh := op.token(t)
+	if status, _, code := call(t, tg, "/api/x", "Bearer "+fresh); status != 200 {
+		t.Fatalf("token of the rotated key: %d %s", status, code)
+	}
+	if status, _, _ := call(t, tg, "/api/x", "Bearer "+tok); status != 200 {
+		t.Fatalf("old token while its key is published: %d", status)
+	}
+	op.admin(t, "retire")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, _, code = call(t, tg, "/api/x", "Bearer "+tok)
+		if status == 401 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if status != 401 || code != "authn.unknown_kid" {
+		t.Fatalf("old token after its key was retired: %d %q", status, code)
+	}
+	if status, _, _ := call(t, tg, "/api/x", "Bearer "+fresh); status != 200 {
+		t.Fatalf("new token after retirement: %d", status)
+	}
+
+	// Metrics and logs: failures counted by reason, never a token logged.
+	mresp, err := http.Get("http://" + tg.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mbody, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{`edgegate_authn_failures_total{reason="bad_signature",route="api"} 1`,
+		`edgegate_authn_failures_total{reason="missing",route="api"} 1`, `edgegate_jwks_fetches_total{issuer="op",result="ok"}`,
+		`edgegate_authn_successes_total{method="bearer",route="api"}`} {
+		if !strings.Contains(string(mbody), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, secret := range []string{tok, fresh, tok[len(tok)-40:]} {
+		if strings.Contains(tg.logs.String(), secret) || strings.Contains(tg.access.String(), secret) {
+			t.Fatal("a token appears in the logs")
+		}
+	}
+}
+
+// localIdP signs tokens with Go keys published as a JWKS file.
+type localIdP struct {
+	rsa  *rsa.PrivateKey
+	ec   *ecdsa.PrivateKey
+	file string
+	iss  string
+}
+
+func newLocalIdP(t testing.TB, dir string) *localIdP {
+	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ek, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+		{Key: &rk.PublicKey, KeyID: "r1", Algorithm: "RS256", Use: "sig"},
+		{Key: &ek.PublicKey, KeyID: "e1", Algorithm: "ES256", Use: "sig"},
+	}}
+	b, _ := json.Marshal(set)
+	file := filepath.Join(dir, "jwks.json")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &localIdP{rsa: rk, ec: ek, file: file, iss: "https://idp.test"}
+}
+
+func (p *localIdP) claims() jwt.MapClaims {
+	now := time.Now()
+	return jwt.MapClaims{"iss": p.iss, "sub": "alice", "aud": "api", "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()}
+}
+
+func (p *localIdP) sign(t testing.TB, alg string, c jwt.MapClaims, hdr map[string]any) string {
+	tok := jwt.NewWithClaims(jwt.GetSigningMethod(alg), c)
+	var key any = p.rsa
+	tok.Header["kid"] = "r1"
+	if alg == "ES256" {
+		key, tok.Header["kid"] = p.ec, "e1"
+	}
+	for k, v := range hdr {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func localConfig(originURL string, p *localIdP, extra string) string {
+	return bearerConfig(originURL, fmt.Sprintf(`  issuers:
+    - name: local
+      issuer: %s
+      jwks_file: %s
+      audiences: [api]
+%s`, p.iss, p.file, extra), bearerRoutes)
+}
+
+// TestBearerAttacksThroughGateway: a handful of the attack list through
+// the whole pipeline; each gets 401 with its reason and never reaches the
+// origin.
+func TestBearerAttacksThroughGateway(t *testing.T) {
+	p := newLocalIdP(t, t.TempDir())
+	o := newEchoOrigin(t, "a")
+	tg := startGateway(t, localConfig(o.URL, p, ""))
+	enc := base64.RawURLEncoding
+	good := p.sign(t, "RS256", p.claims(), nil)
+	parts := strings.Split(good, ".")
+	pubDER, _ := x509.MarshalPKIXPublicKey(&p.rsa.PublicKey)
+	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, p.claims())
+	hs.Header["kid"] = "r1"
+	hsTok, _ := hs.SignedString(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+	expired := p.claims()
+	expired["iat"], expired["exp"] = time.Now().Add(-time.Hour).Unix(), time.Now().Add(-10*time.Minute).Unix()
+	wrongAud := p.claims()
+	wrongAud["aud"] = "other"
+	longLife := p.claims()
+	longLife["exp"] = time.Now().Add(5 * time.Hour).Unix()
+	dupPayload := strings.Replace(mustJSONString(map[string]any(p.claims())), `"sub":"alice"`, `"sub":"alice","sub":"root"`, 1)
+	dupIn := enc.EncodeToString([]byte(`{"alg":"RS256","kid":"r1"}`)) + "." + enc.EncodeToString([]byte(dupPayload))
+	dupSig, _ := jwt.SigningMethodRS256.Sign(dupIn, p.rsa)
+
+	cases := []struct{ name, token, code string }{
+		{"alg none", enc.EncodeToString([]byte(`{"alg":"none"}`)) + "." + parts[1] + ".", "authn.alg_not_allowed"},
+		{"alg NoNe", enc.EncodeToString([]byte(`{"alg":"NoNe"}`)) + "." + parts[1] + ".", "authn.alg_not_allowed"},
+		{"HS256 with the public key", hsTok, "authn.alg_not_allowed"},
+		{"kid traversal", p.sign(t, "RS256", p.claims(), map[string]any{"kid": "../../etc/passwd"}), "authn.unknown_kid"},
+		{"expired", p.sign(t, "RS256", expired, nil), "authn.expired"},
+		{"wrong audience", p.sign(t, "ES256", wrongAud, nil), "authn.wrong_audience"},
+		{"lifetime", p.sign(t, "RS256", longLife, nil), "authn.lifetime_too_long"},
+		{"signature stripped", parts[0] + "." + parts[1] + ".", "authn.bad_signature"},
+		{"duplicate keys", dupIn + "." + enc.EncodeToString(dupSig), "authn.malformed"},
+		{"crit", p.sign(t, "RS256", p.claims(), map[string]any{"crit": []string{"b64"}, "b64": false}), "authn.unsupported_header"},
+		{"20 KiB token", parts[0] + "." + strings.Repeat("A", 20<<10) + "." + parts[2], "authn.too_large"},
+		{"garbage", "%%%", "authn.malformed"},
+	}
+	seen := o.count()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, challenge, code := call(t, tg, "/api/x", "Bearer "+tc.token)
+			if status != 401 || code != tc.code || !strings.HasPrefix(challenge, `Bearer realm="edgegate", error="invalid_token", error_description="`) {
+				t.Fatalf("%d %q %q", status, code, challenge)
+			}
+		})
+	}
+	if o.count() != seen {
+		t.Fatalf("refused requests reached the origin %d times", o.count()-seen)
+	}
+	if status, _, _ := call(t, tg, "/api/x", "Bearer "+good); status != 200 {
+		t.Fatalf("valid token: %d", status)
+	}
+	for name, hdr := range map[string][]string{
+		"two headers":  {"Authorization", "Bearer " + good, "Authorization", "Bearer " + good},
+		"basic scheme": {"Authorization", "Basic YTpi"},
+	} {
+		if status, _, _ := call(t, tg, "/api/x", "", hdr...); status != 401 {
+			t.Errorf("%s: %d", name, status)
+		}
+	}
+	// Browsers get the HTML page with the same status and challenge.
+	req, _ := http.NewRequest(http.MethodGet, tg.url("/api/x"), nil)
+	req.Header.Set("Accept", "text/html")
+	req.Header.Set("Authorization", "Bearer "+cases[4].token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !bytes.Contains(body, []byte("expired")) {
+		t.Fatalf("HTML 401: %d %s", resp.StatusCode, body)
+	}
+}
+
+func mustJSONString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestAuthnReloadKeepsKeys: a reload that keeps the issuer's key settings
+// reuses its keys (no refetch); one that changes them fetches again.
+func TestAuthnReloadKeepsKeys(t *testing.T) {
+	p := newLocalIdP(t, t.TempDir())
+	var hits atomic.Int64
+	data, _ := os.ReadFile(p.file)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		_, _ = w.Write(data)
+	}))
+	defer jwks.Close()
+	o := newEchoOrigin(t, "a")
+	issuer := func(aud string) string {
+		return fmt.Sprintf("  issuers:\n    - {name: local, issuer: %s, jwks_url: %s, audiences: [%s]}\n", p.iss, jwks.URL, aud)
+	}
+	tg := startGateway(t, bearerConfig(o.URL, issuer("api"), bearerRoutes))
+	if hits.Load() != 1 {
+		t.Fatalf("%d fetches at start", hits.Load())
+	}
+	apply := func(src string) {
+		t.Helper()
+		cfg, err := config.LoadBytes(tg.file, []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.g.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(bearerConfig(o.URL, issuer("api"), bearerRoutes+"  - {name: extra, match: {path_prefix: /extra}, pool: app}\n"))
+	apply(bearerConfig(o.URL, issuer("api2"), bearerRoutes))
+	if hits.Load() != 1 {
+		t.Fatalf("%d fetches after reloads that kept the key settings; want 1", hits.Load())
+	}
+	tok := p.sign(t, "RS256", func() jwt.MapClaims { c := p.claims(); c["aud"] = "api2"; return c }(), nil)
+	if status, _, code := call(t, tg, "/api/x", "Bearer "+tok); status != 200 {
+		t.Fatalf("after reload: %d %s", status, code)
+	}
+}
+
+// TestIssuerUnreachable: fail_start refuses to start; fail_closed starts
+// and answers 503 on the issuer's routes.
+func TestIssuerUnreachable(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	o := newEchoOrigin(t, "a")
+	src := func(extra string) string {
+		return bearerConfig(o.URL, fmt.Sprintf("  issuers:\n    - {name: gone, issuer: %s, audiences: [api]%s}\n", deadURL, extra), bearerRoutes)
+	}
+	cfg, err := config.LoadBytes(filepath.Join(t.TempDir(), "e.yaml"), []byte(src("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, Options{AccessLog: io.Discard}); err == nil || !strings.Contains(err.Error(), `issuer "gone"`) {
+		t.Fatalf("fail_start: %v", err)
+	}
+	tg := startGateway(t, src(", on_unreachable: fail_closed"))
+	req, _ := http.NewRequest(http.MethodGet, tg.url("/api/x"), nil)
+	req.Header.Set("Authorization", "Bearer a.b.c")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 && resp.StatusCode != 401 {
+		t.Fatalf("fail_closed: %d", resp.StatusCode)
+	}
+	p := newLocalIdP(t, t.TempDir())
+	p.iss = deadURL
+	good := p.sign(t, "RS256", p.claims(), nil)
+	status, _, code := call(t, tg, "/api/x", "Bearer "+good)
+	if status != 503 || code != "authn.issuer_unavailable" {
+		t.Fatalf("fail_closed with a well-formed token: %d %q", status, code)
+	}
+	if status, _, _ := call(t, tg, "/open/x", ""); status != 200 {
+		t.Fatalf("public route while the issuer is down: %d", status)
+	}
+}
+
+// BenchmarkBearerRepeated is the full gateway path with one token again
+// and again (the verified-token cache), BenchmarkBearerNone the same route
+// shape without authentication, and BenchmarkBearerUnique a new token per
+// request (RS256 signature every time; tokens minted before the timer).
+func BenchmarkBearerRepeated(b *testing.B) { benchBearer(b, "repeated") }
+func BenchmarkBearerNone(b *testing.B)     { benchBearer(b, "none") }
+func BenchmarkBearerUnique(b *testing.B)   { benchBearer(b, "unique") }
+
+func benchBearer(b *testing.B, kind string) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("hello world\n"))
+	}))
+	defer origin.Close()
+	p := newLocalIdP(b, b.TempDir())
+	tg := startGateway(&testing.T{}, localConfig(origin.URL, p, "")+"log: {access: false}\n")
+	defer tg.stop()
+	path := "/api/bench"
+	if kind == "none" {
+		path = "/open/bench"
+	}
+	toks := []string{p.sign(b, "RS256", p.claims(), nil)}
+	if kind == "unique" {
+		toks = make([]string, b.N)
+		for i := range toks {
+			c := p.claims()
+			c["jti"] = fmt.Sprint(i)
+			toks[i] = p.sign(b, "RS256", c, nil)
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	req, _ := http.NewRequest(http.MethodGet, tg.url(path), nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if kind != "none" {
+			req.Header.Set("Authorization", "Bearer "+toks[i%len(toks)])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}

@@ -1,0 +1,225 @@
+package gateway
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func bundlePath(t testing.TB, name string) string {
+	p, err := filepath.Abs(filepath.Join("..", "script", "testdata", "bundles", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func es256Token(t *testing.T, key *ecdsa.PrivateKey, claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	signing := enc([]byte(`{"alg":"ES256","typ":"JWT"}`)) + "." + enc([]byte(claims))
+	d := sha256.Sum256([]byte(signing))
+	r, s, err := ecdsa.Sign(rand.Reader, key, d[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return signing + "." + enc(sig)
+}
+
+func scriptGet(t *testing.T, url string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestScriptsThroughGateway(t *testing.T) {
+	app := newEchoOrigin(t, "app")
+	beta := newEchoOrigin(t, "beta")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	pubPEM := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	t.Setenv("EW_DEBUG", "sekrit-token")
+	yaml := fmt.Sprintf(`version: 1
+listeners: [{address: "127.0.0.1:0"}]
+admin: {address: "127.0.0.1:0"}
+trusted_proxies: ["127.0.0.1"]
+log: {level: debug}
+pools:
+  - {name: app, members: [%q]}
+  - {name: beta, members: [%q]}
+scripts:
+  location_header: X-Geo
+  bundles:
+    - {name: jwt, path: %q}
+    - {name: geo, path: %q}
+    - {name: ab, path: %q}
+    - {name: mv, path: %q}
+    - {name: device, path: %q}
+    - {name: orch, path: %q}
+    - {name: limits, path: %q, tier: basic}
+routes:
+  - {name: jwt, match: {path_prefix: /jwt}, pool: app, script: {bundle: jwt, variables: {PMUSER_JWT_PUBKEY: %q}}}
+  - {name: geo, match: {path_prefix: /geo}, pool: app, script: {bundle: geo}}
+  - {name: ab, match: {path_prefix: /ab}, pool: app, script: {bundle: ab}}
+  - {name: mv, match: {path_prefix: /mv}, pool: app, script: {bundle: mv, origins: {microservice1: beta}}}
+  - {name: device, match: {path_prefix: /device}, pool: app, script: {bundle: device}}
+  - {name: orch, match: {path_prefix: /orch}, pool: app, script: {bundle: orch}}
+  - {name: data, match: {path_prefix: /data}, pool: app}
+  - {name: limits, match: {path_prefix: /limits}, pool: app, script: {bundle: limits, debug_token_env: EW_DEBUG}}
+  - {name: lenient, match: {path_prefix: /lenient}, pool: app, script: {bundle: limits, continue_on_error: true}}
+  - {name: plain, match: {path_prefix: /plain}, pool: app}
+`, app.URL, beta.URL, bundlePath(t, "jwt-es256"), bundlePath(t, "geo-redirect"), bundlePath(t, "ab-test"), bundlePath(t, "multivariate"),
+		bundlePath(t, "device-key"), bundlePath(t, "orchestrate"), bundlePath(t, "limits"), pubPEM)
+	tg := startGateway(t, yaml)
+	echo := func(body string) echoed {
+		var e echoed
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			t.Fatalf("origin answer %q: %v", body, err)
+		}
+		return e
+	}
+
+	t.Run("jwt valid", func(t *testing.T) {
+		tok := es256Token(t, key, `{"sub":"alice","exp":4102444800}`)
+		resp, body := scriptGet(t, tg.url("/jwt/x"), map[string]string{"Authorization": "Bearer " + tok})
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		e := echo(body)
+		if e.Header.Get("X-Jwt-Sub") != "alice" || e.Header.Get("Authorization") != "" {
+			t.Errorf("origin saw %v", e.Header)
+		}
+	})
+	t.Run("jwt forged", func(t *testing.T) {
+		other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		resp, body := scriptGet(t, tg.url("/jwt/x"), map[string]string{"Authorization": "Bearer " + es256Token(t, other, `{"sub":"mallory"}`)})
+		if resp.StatusCode != 401 || !strings.Contains(body, "invalid token") {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("jwt expired", func(t *testing.T) {
+		resp, _ := scriptGet(t, tg.url("/jwt/x"), map[string]string{"Authorization": "Bearer " + es256Token(t, key, `{"sub":"a","exp":1000}`)})
+		if resp.StatusCode != 401 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+	t.Run("geo redirect", func(t *testing.T) {
+		http.DefaultClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		defer func() { http.DefaultClient.CheckRedirect = nil }()
+		resp, _ := scriptGet(t, tg.url("/geo/page"), map[string]string{"X-Geo": "country=CH,city=ZURICH"})
+		if resp.StatusCode != 302 || !strings.HasSuffix(resp.Header.Get("Location"), "/ch/geo/page") {
+			t.Fatalf("status %d location %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		resp, _ = scriptGet(t, tg.url("/geo/page"), nil) // default from defaults.json
+		if resp.StatusCode != 302 || !strings.HasSuffix(resp.Header.Get("Location"), "/fr/geo/page") {
+			t.Fatalf("default: status %d location %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+	t.Run("ab cookie and query", func(t *testing.T) {
+		resp, body := scriptGet(t, tg.url("/ab/x?q=1"), map[string]string{"Cookie": "ab=b"})
+		if e := echo(body); e.Query != "q=1&variant=b" {
+			t.Errorf("origin query %q", e.Query)
+		}
+		if resp.Header.Get("X-Ab") != "b" || resp.Header.Get("Set-Cookie") != "" {
+			t.Errorf("response headers %v", resp.Header)
+		}
+		resp, _ = scriptGet(t, tg.url("/ab/x"), nil)
+		if sc := resp.Header.Get("Set-Cookie"); !strings.HasPrefix(sc, "ab=") || !strings.Contains(sc, "Max-Age=3600") {
+			t.Errorf("new visitor Set-Cookie %q", sc)
+		}
+	})
+	t.Run("multivariate origin", func(t *testing.T) {
+		_, body := scriptGet(t, tg.url("/mv/api/users?id=1"), nil)
+		if e := echo(body); e.Name != "beta" || e.Path != "/v2/users" || e.Query != "id=1" {
+			t.Errorf("routed request went to %s %s?%s", e.Name, e.Path, e.Query)
+		}
+		_, body = scriptGet(t, tg.url("/mv/x"), nil)
+		if e := echo(body); e.Name != "app" || e.Path != "/mv/x" {
+			t.Errorf("unrouted request went to %s %s", e.Name, e.Path)
+		}
+	})
+	t.Run("device cache key", func(t *testing.T) {
+		_, body := scriptGet(t, tg.url("/device/x"), map[string]string{"User-Agent": "Mozilla/5.0 (iPhone) Mobile"})
+		if e := echo(body); e.Header.Get("X-Device-Type") != "mobile" {
+			t.Errorf("device type %q: %s", e.Header.Get("X-Device-Type"), body)
+		}
+	})
+	t.Run("orchestration", func(t *testing.T) {
+		resp, body := scriptGet(t, tg.url("/orch/"), nil)
+		if resp.StatusCode != 200 || !strings.Contains(body, `"b":"x=1"`) || !strings.Contains(body, `"status":[200,200]`) {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		// A failing responseProvider falls back to the origin.
+		resp, body = scriptGet(t, tg.url("/orch/"), map[string]string{"X-Fail": "1"})
+		if e := echo(body); resp.StatusCode != 200 || e.Path != "/orch/" {
+			t.Fatalf("fallback: %d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("cpu limit", func(t *testing.T) {
+		resp, body := scriptGet(t, tg.url("/limits/?loop"), nil)
+		if resp.StatusCode != 500 || !strings.Contains(body, "script.cpuTimeoutError") {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		if resp.Header.Get("X-Akamai-EdgeWorker-onClientRequest-Info") != "" {
+			t.Error("debug header without the token")
+		}
+		resp, body = scriptGet(t, tg.url("/limits/?ok"), nil)
+		if resp.StatusCode != 200 || echo(body).Header.Get("X-Limits") != "ok" {
+			t.Fatalf("after a stopped handler: %d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("memory limit", func(t *testing.T) {
+		resp, body := scriptGet(t, tg.url("/limits/?alloc"), nil)
+		if resp.StatusCode != 500 || !strings.Contains(body, "script.resourceLimitHit") {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("debug headers", func(t *testing.T) {
+		resp, _ := scriptGet(t, tg.url("/limits/?throw"), map[string]string{"Pragma": "akamai-x-ew-debug", "Akamai-EW-Trace": "sekrit-token"})
+		info := resp.Header.Get("X-Akamai-EdgeWorker-onClientRequest-Info")
+		if resp.StatusCode != 500 || !strings.Contains(info, "status=runtimeError") || !strings.Contains(info, "boom") || !strings.Contains(info, "res_tier=basic") {
+			t.Fatalf("status %d info %q", resp.StatusCode, info)
+		}
+		if log := resp.Header.Get("X-Akamai-EdgeWorker-onClientRequest-Log"); !strings.HasPrefix(log, "D:main.js:") {
+			t.Errorf("log header %q", log)
+		}
+		resp, _ = scriptGet(t, tg.url("/limits/?throw"), map[string]string{"Pragma": "akamai-x-ew-debug", "Akamai-EW-Trace": "wrong"})
+		if resp.Header.Get("X-Akamai-EdgeWorker-onClientRequest-Info") != "" {
+			t.Error("debug header with a wrong token")
+		}
+	})
+	t.Run("continue on error", func(t *testing.T) {
+		resp, body := scriptGet(t, tg.url("/lenient/?throw"), nil)
+		if resp.StatusCode != 200 || echo(body).Path != "/lenient/" {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("plain route untouched", func(t *testing.T) {
+		resp, body := scriptGet(t, tg.url("/plain/x"), map[string]string{"X-Geo": "country=CH"})
+		if e := echo(body); resp.StatusCode != 200 || e.Header.Get("X-Geo") != "" {
+			t.Fatalf("status %d, origin saw X-Geo %q", resp.StatusCode, e.Header.Get("X-Geo"))
+		}
+	})
+}
