@@ -229,7 +229,7 @@ func runWorkerTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 	var sub script.SubRequester = &script.ClientSub{Client: &http.Client{Timeout: 10 * time.Second}}
 	if *kvFile != "" {
-		store := edgekv.New(edgekv.Options{Tokens: kvTokens(*kvToken, *kvFile)})
+		store := edgekv.New(edgekv.Options{Token: *kvToken})
 		if err := store.LoadFile(*kvFile); err != nil {
 			fmt.Fprintf(stderr, "edgegate worker test: %v\n", err)
 			return 2
@@ -280,13 +280,13 @@ type traceOut struct {
 	InitMs   float64       `json:"initMs"`
 	Handlers []handlerJSON `json:"handlers"`
 	Request  struct {
-		Method       string              `json:"method"`
-		URL          string              `json:"url"`
-		Header       http.Header         `json:"headers"`
-		Route        map[string]string   `json:"route,omitempty"`
-		CacheKey     *script.CacheKey    `json:"cacheKey,omitempty"`
-		OriginHeader http.Header         `json:"originHeaders,omitempty"`
-		Variables    map[string]string   `json:"variables"`
+		Method       string            `json:"method"`
+		URL          string            `json:"url"`
+		Header       http.Header       `json:"headers"`
+		Route        map[string]string `json:"route,omitempty"`
+		CacheKey     *script.CacheKey  `json:"cacheKey,omitempty"`
+		OriginHeader http.Header       `json:"originHeaders,omitempty"`
+		Variables    map[string]string `json:"variables"`
 	} `json:"request"`
 	Response struct {
 		Source string      `json:"source"`
@@ -303,22 +303,6 @@ func bundleName(p string) string {
 		p = strings.TrimSuffix(p, ext)
 	}
 	return p
-}
-
-// kvTokens requires token of every namespace of the data file.
-func kvTokens(token, file string) map[string]string {
-	if token == "" {
-		return nil
-	}
-	s := edgekv.New(edgekv.Options{})
-	if s.LoadFile(file) != nil {
-		return nil
-	}
-	m := map[string]string{}
-	for _, ns := range s.Namespaces() {
-		m[ns] = token
-	}
-	return m
 }
 
 func msOf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

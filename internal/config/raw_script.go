@@ -21,6 +21,32 @@ type RawScripts struct {
 	// always removed before the script and the origin see the request.
 	// When absent: userLocation is undefined.
 	LocationHeader *string `yaml:"location_header"`
+	// EdgeKV served to the bundles: the EdgeKV helper file (edgekv.js)
+	// that bundles carry makes sub-requests to
+	// https://edgekv.akamai-edge-svcs.net/api/v1/...; edgegate answers them
+	// from an embedded in-memory store instead of Akamai's. When absent:
+	// those sub-requests go out like any other.
+	EdgeKV *RawEdgeKV `yaml:"edgekv"`
+}
+
+// RawEdgeKV configures the embedded EdgeKV store.
+type RawEdgeKV struct {
+	// JSON file seeding the store: {"namespace": {"group": {"item":
+	// value}}}; a string value is stored as is, other JSON values as JSON
+	// text. Relative to the configuration file's directory. Loaded once:
+	// writes by scripts (putText, putJson, delete) live in memory and
+	// survive reloads while this file is unchanged. When absent: the
+	// store starts empty.
+	DataFile *string `yaml:"data_file"`
+	// Namespaces that exist besides those of data_file ([A-Za-z0-9_-],
+	// up to 32 characters). A request to an unknown namespace gets 400,
+	// as from Akamai.
+	Namespaces []string `yaml:"namespaces"`
+	// Environment variable holding the access token every request must
+	// carry in X-Akamai-EdgeDB-Auth (the "value" of edgekv_tokens.js).
+	// When absent: any non-empty token is accepted; a request without
+	// one is refused with 401 either way.
+	TokenEnv *string `yaml:"token_env"`
 }
 
 // RawBundle is one EdgeWorkers code bundle and its versions.

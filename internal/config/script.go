@@ -1,11 +1,15 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
+	"github.com/edgegate/edgegate/internal/edgekv"
 	"github.com/edgegate/edgegate/internal/script"
 )
 
@@ -24,6 +28,20 @@ type Scripts struct {
 	ActivationFile string
 	// LocationHeader is the canonical header name, "" when off.
 	LocationHeader string
+	// EdgeKV is the embedded EdgeKV store; nil when off.
+	EdgeKV *EdgeKV
+}
+
+// EdgeKV is the validated embedded EdgeKV configuration.
+type EdgeKV struct {
+	// DataFile is the resolved seed file ("" for none) and DataHash the
+	// SHA-256 of its content, so a reload keeps the store while the file
+	// is unchanged.
+	DataFile, DataHash string
+	Namespaces         []string
+	// TokenEnv names the environment variable of the access token ("":
+	// any non-empty token).
+	TokenEnv string
 }
 
 // Bundle returns the named bundle, or nil.
@@ -107,6 +125,9 @@ func (v *validator) scripts(raw *RawConfig) Scripts {
 			s.LocationHeader = canon
 		}
 	}
+	if r.EdgeKV != nil {
+		s.EdgeKV = v.edgeKV(r.EdgeKV)
+	}
 	names := map[string]bool{}
 	for i, rb := range r.Bundles {
 		bp := idx("scripts.bundles", i)
@@ -182,6 +203,43 @@ func (v *validator) scripts(raw *RawConfig) Scripts {
 		s.Bundles = append(s.Bundles, b)
 	}
 	return s
+}
+
+var kvNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
+func (v *validator) edgeKV(r *RawEdgeKV) *EdgeKV {
+	kv := &EdgeKV{}
+	if r.DataFile != nil {
+		if *r.DataFile == "" {
+			v.errorf("scripts.edgekv.data_file", "must not be empty; give a JSON file or leave data_file out")
+		} else {
+			kv.DataFile = v.resolve(*r.DataFile)
+			data, err := os.ReadFile(kv.DataFile)
+			if err != nil {
+				v.errorf("scripts.edgekv.data_file", "%v", err)
+			} else if err := edgekv.New(edgekv.Options{}).Load(data); err != nil {
+				v.errorf("scripts.edgekv.data_file", "%s: %v", kv.DataFile, err)
+			} else {
+				sum := sha256.Sum256(data)
+				kv.DataHash = hex.EncodeToString(sum[:])
+			}
+		}
+	}
+	for i, ns := range r.Namespaces {
+		if !kvNamespaceRE.MatchString(ns) {
+			v.errorf(idx("scripts.edgekv.namespaces", i), "%q must be 1-32 characters of A-Z a-z 0-9 _ -", ns)
+			continue
+		}
+		kv.Namespaces = append(kv.Namespaces, ns)
+	}
+	if r.TokenEnv != nil {
+		if !validEnvName(*r.TokenEnv) {
+			v.errorf("scripts.edgekv.token_env", "%q is not an environment variable name", *r.TokenEnv)
+		} else {
+			kv.TokenEnv = *r.TokenEnv
+		}
+	}
+	return kv
 }
 
 func versionList(b ScriptBundle) string {

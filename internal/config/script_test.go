@@ -19,6 +19,11 @@ func TestValidateScripts(t *testing.T) {
 		{"syntax", b("{name: h, path: bundles-bad/syntax}"), `scripts.bundles[0].path: bundle "testdata/bundles-bad/syntax": main.js:2:26: SYNTAX_ERROR: Unexpected ";"`, "7:23"},
 		{"duplicate version", b("{name: h, versions: [valid/edgeworkers/hello-1, valid/edgeworkers/hello-1]}"), `scripts.bundles[0].versions[1]: version "1.0" is listed twice`, "7:55"},
 		{"production unknown", b("{name: h, path: valid/edgeworkers/hello-1, production: '9'}"), `scripts.bundles[0].production: no version "9"; the versions are "1.0"`, "7:62"},
+		{"edgekv data missing", s("edgekv: {data_file: nowhere.json}"), `scripts.edgekv.data_file: open testdata/nowhere.json`, "6:23"},
+		{"edgekv data empty", s("edgekv: {data_file: ''}"), `scripts.edgekv.data_file: must not be empty`, "6:23"},
+		{"edgekv data bad", s("edgekv: {data_file: edgekv-bad.json}"), `scripts.edgekv.data_file: testdata/edgekv-bad.json: namespace "bad ns!": must be 1-32 characters`, "6:23"},
+		{"edgekv namespace", s("edgekv: {namespaces: [ok, 'no/slash']}"), `scripts.edgekv.namespaces[1]: "no/slash" must be 1-32 characters`, "6:29"},
+		{"edgekv token env", s("edgekv: {token_env: 'a b'}"), `scripts.edgekv.token_env: "a b" is not an environment variable name`, "6:23"},
 		{"staging unknown", b("{name: h, path: valid/edgeworkers/hello-1, staging: '9'}"), `scripts.bundles[0].staging: no version "9"`, "7:59"},
 	})
 }

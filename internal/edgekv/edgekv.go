@@ -19,6 +19,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -55,25 +56,24 @@ var (
 
 // Options configures a Store.
 type Options struct {
-	// Tokens maps a namespace to the token its requests must carry in
-	// X-Akamai-EdgeDB-Auth. A namespace without an entry accepts any
-	// non-empty token (or token reference): the local store cannot check
-	// Akamai-signed tokens, but a request without one is still refused,
-	// as on Akamai.
-	Tokens map[string]string
+	// Token is the access token every request must carry in
+	// X-Akamai-EdgeDB-Auth. "" accepts any non-empty token (or token
+	// reference): the local store cannot check Akamai-signed tokens, but
+	// a request without one is still refused, as on Akamai.
+	Token string
 }
 
 // Store is the embedded EdgeKV data: namespace → group → item → value.
 // It is safe for concurrent use.
 type Store struct {
-	mu     sync.RWMutex
-	data   map[string]map[string]map[string][]byte
-	tokens map[string]string
+	mu    sync.RWMutex
+	data  map[string]map[string]map[string][]byte
+	token string
 }
 
 // New returns an empty store with no namespaces.
 func New(o Options) *Store {
-	return &Store{data: map[string]map[string]map[string][]byte{}, tokens: o.Tokens}
+	return &Store{data: map[string]map[string]map[string][]byte{}, token: o.Token}
 }
 
 // LoadFile seeds the store from a JSON file shaped
@@ -241,13 +241,12 @@ func apiError(w http.ResponseWriter, status int, code, msg string) {
 func (s *Store) authorized(r *http.Request, ns string) (status int, msg string) {
 	tok, ref := r.Header.Get(AuthHeader), r.Header.Get(AuthRefHeader)
 	if tok == "" && ref == "" {
-		return http.StatusUnauthorized, "missing " + AuthHeader + " header"
+		return http.StatusUnauthorized, "missing X-Akamai-EdgeDB-Auth header"
 	}
-	want, ok := s.tokens[ns]
-	if !ok {
+	if s.token == "" {
 		return 0, ""
 	}
-	if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(want)) != 1 {
+	if tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) != 1 {
 		return http.StatusForbidden, "the EdgeKV access token is not valid for namespace " + ns
 	}
 	return 0, ""
@@ -276,6 +275,9 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case !ok:
 			apiError(w, http.StatusNotFound, "EKV_NOT_FOUND", "item "+item+" not found in namespace "+ns+", group "+group)
 		default:
+			// The helper reads a value of 128000 bytes or more (or of unknown
+			// length) as a stream, so the length is always given.
+			w.Header().Set("Content-Length", strconv.Itoa(len(v)))
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			if json.Valid(v) && len(v) > 0 && (v[0] == '{' || v[0] == '[') {
 				w.Header().Set("Content-Type", "application/json")
@@ -296,19 +298,23 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			apiError(w, st, "EKV_PUT", err.Error())
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "Item was upserted in KV store with namespace %s, group %s, and key %s.", ns, group, item)
+		textAnswer(w, fmt.Sprintf("Item was upserted in KV store with namespace %s, group %s, and key %s.", ns, group, item))
 	case http.MethodDelete:
 		if _, err := s.Delete(ns, group, item); err != nil {
 			apiError(w, http.StatusBadRequest, "EKV_NAMESPACE", err.Error())
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "Item was marked for deletion from KV store with namespace %s, group %s, and key %s.", ns, group, item)
+		textAnswer(w, fmt.Sprintf("Item was marked for deletion from KV store with namespace %s, group %s, and key %s.", ns, group, item))
 	default:
 		w.Header().Set("Allow", "GET, PUT, DELETE")
 		apiError(w, http.StatusMethodNotAllowed, "EKV_METHOD", "method not allowed")
 	}
+}
+
+func textAnswer(w http.ResponseWriter, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(msg)))
+	_, _ = io.WriteString(w, msg)
 }
 
 // Intercept wraps next so that sub-requests to the EdgeKV host are

@@ -222,6 +222,7 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 		EditRequest: func(h http.Header) {
 			rt.RequestHeaders().Apply(h)
 			snap.Hygiene.SetForwarded(h, res, r.Host)
+			stripSessionCookies(h, snap)
 			g.assertIdentity(h, snap, rt, st.ident, st)
 			if g.tracer != nil {
 				g.tracer.inject(st.ctx, h)

@@ -255,3 +255,45 @@ func rawStatus(t *testing.T, addr, raw string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestRequestTrailersNotForwarded: trailers arrive after hygiene has run,
+// so an identity header could ride in them past every check; the gateway
+// does not forward request trailers at all.
+func TestRequestTrailersNotForwarded(t *testing.T) {
+	var mu sync.Mutex
+	var seen http.Header
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		seen = r.Trailer.Clone()
+		mu.Unlock()
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer origin.Close()
+	tg := startGateway(t, basicConfig(origin.URL, ""))
+	raw := "POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Foo\r\n\r\n" +
+		"4\r\nbody\r\n0\r\nX-Foo: 1\r\nX-Forwarded-User: admin\r\nEdgegate-Assertion: forged\r\n\r\n"
+	if status := rawStatus(t, tg.addr, raw); status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 0 {
+		t.Errorf("origin received request trailers %v", seen)
+	}
+}
+
+// TestTETrailersForwarded: "TE: trailers" is the one TE value kept (gRPC
+// origins need it), though TE is hop-by-hop.
+func TestTETrailersForwarded(t *testing.T) {
+	o := newEchoOrigin(t, "a")
+	tg := startGateway(t, basicConfig(o.URL, ""))
+	for _, tc := range []struct{ te, want string }{{"trailers", "trailers"}, {"gzip", ""}} {
+		req := mustReq(t, "GET", tg.url("/te"))
+		req.Header.Set("Te", tc.te)
+		_, e := getEcho(t, http.DefaultClient, req)
+		if got := e.Header.Get("Te"); got != tc.want {
+			t.Errorf("TE %q: origin saw %q, want %q", tc.te, got, tc.want)
+		}
+	}
+}

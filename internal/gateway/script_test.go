@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -222,4 +223,97 @@ routes:
 			t.Fatalf("status %d, origin saw X-Geo %q", resp.StatusCode, e.Header.Get("X-Geo"))
 		}
 	})
+}
+
+// TestEdgeKVRedirect runs the EdgeKV-backed redirect bundle (carrying the
+// EdgeKV helper file) behind a route: its sub-requests to the EdgeKV host
+// are answered by the embedded store, writes survive a reload with the
+// same configuration, and a wrong token fails the lookups (the bundle
+// then serves the page).
+func TestEdgeKVRedirect(t *testing.T) {
+	app := newEchoOrigin(t, "app")
+	t.Setenv("EKV_TOKEN", "local-test-token")
+	t.Setenv("EKV_WRONG", "not-the-token")
+	cfgFor := func(tokenEnv string) string {
+		return fmt.Sprintf(`version: 1
+listeners: [{address: "127.0.0.1:0"}]
+admin: {address: "off"}
+pools: [{name: app, members: [%q]}]
+scripts:
+  edgekv: {data_file: kv.json, token_env: %s}
+  bundles: [{name: ekv, path: %q}]
+routes:
+  - {name: r, match: {path_prefix: /}, pool: app, script: {bundle: ekv}}
+`, app.URL, tokenEnv, bundlePath(t, "edgekv-redirect"))
+	}
+	tg := startGatewayFiles(t, cfgFor("EKV_TOKEN"), map[string]string{
+		"kv.json": `{"redirects": {"paths": {"old-page": {"to": "https://www.example.com/new-page", "status": 301}, "promo": {"to": "/sale"}}}}`,
+	})
+	http.DefaultClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	defer func() { http.DefaultClient.CheckRedirect = nil }()
+	for i, want := range []string{"1", "2"} {
+		resp, _ := scriptGet(t, tg.url("/old-page"), nil)
+		if resp.StatusCode != 301 || resp.Header.Get("Location") != "https://www.example.com/new-page" || resp.Header.Get("X-Redirect-Hits") != want {
+			t.Fatalf("request %d: %d %v", i, resp.StatusCode, resp.Header)
+		}
+	}
+	resp, _ := scriptGet(t, tg.url("/promo"), nil)
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "/sale" {
+		t.Fatalf("promo: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, body := scriptGet(t, tg.url("/other"), nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"path":"/other"`) {
+		t.Fatalf("no rule: %d %s", resp.StatusCode, body)
+	}
+	rl := &Reloader{Path: tg.file, Gateway: tg.g}
+	if err := os.WriteFile(tg.file, []byte(cfgFor("EKV_TOKEN")+"# another route would go here\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := scriptGet(t, tg.url("/old-page"), nil); resp.Header.Get("X-Redirect-Hits") != "3" {
+		t.Errorf("after a reload the counter restarted: %v", resp.Header)
+	}
+	// A token the store does not accept: the lookup fails, the page is served.
+	if err := os.WriteFile(tg.file, []byte(cfgFor("EKV_WRONG")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = scriptGet(t, tg.url("/old-page"), nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"path":"/old-page"`) {
+		t.Fatalf("wrong token: %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(tg.logs.String(), "local-test-token") {
+		t.Error("the EdgeKV token reached the logs")
+	}
+	// A token_env that is empty refuses the configuration (fail closed).
+	t.Setenv("EKV_WRONG", "")
+	if err := os.WriteFile(tg.file, []byte(cfgFor("EKV_WRONG")+"# now empty\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.Reload(); err == nil || !strings.Contains(err.Error(), "EKV_WRONG") {
+		t.Errorf("empty token env: %v", err)
+	}
+}
+
+// startGatewayFiles writes extra files beside the configuration first.
+func startGatewayFiles(t *testing.T, src string, files map[string]string) *testGateway {
+	t.Helper()
+	tg := startGateway(t, "version: 1\nlisteners: [{address: \"127.0.0.1:0\"}]\nadmin: {address: \"off\"}\npools: [{name: p, members: [\"http://127.0.0.1:9\"]}]\nroutes: [{name: r, pool: p}]\n")
+	dir := filepath.Dir(tg.file)
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(tg.file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Reloader{Path: tg.file, Gateway: tg.g}).Reload(); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	return tg
 }

@@ -83,7 +83,7 @@ func loginOrigin(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(w, "<!doctype html><p id=origin>origin saw %s</p>", r.URL.Path)
+		fmt.Fprintf(w, "<!doctype html><p id=origin>origin saw %s</p><p id=cookies>cookies=%q</p>", r.URL.Path, r.Header.Get("Cookie"))
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -476,6 +476,7 @@ func TestSessionSurvivesReload(t *testing.T) {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		req.Header.Set("Accept", accept)
 		req.AddCookie(cookie)
+		req.AddCookie(&http.Cookie{Name: "theme", Value: "dark"})
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -486,6 +487,10 @@ func TestSessionSurvivesReload(t *testing.T) {
 	}
 	if code, body := call("/app/x", "application/json"); code != 200 || !strings.Contains(body, "origin saw /app/x") {
 		t.Fatalf("with the session: %d %s", code, body)
+	} else if !strings.Contains(body, `cookies=&#34;theme=dark&#34;`) && !strings.Contains(body, `cookies="theme=dark"`) {
+		// The gateway's session cookie is a credential for the gateway
+		// only: the origin gets the other cookies, never that one.
+		t.Errorf("origin saw cookies other than theme=dark: %s", body)
 	}
 	cfg, err := config.LoadBytes(tg.file, []byte(strings.Replace(src, "name: public", "name: public2", 1)))
 	if err != nil {
@@ -514,5 +519,31 @@ func TestSessionSurvivesReload(t *testing.T) {
 	}
 	if code, _ := call("/app/x", "application/json"); code != 401 {
 		t.Fatalf("after logout: %d, want 401", code)
+	}
+}
+
+// TestLoginProviderUnreachable: a provider that cannot be discovered stops
+// the start with an error naming it (and never the client secret).
+func TestLoginProviderUnreachable(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "edgegate.yaml")
+	src := sessionGatewayYAML("127.0.0.1:0", "http://127.0.0.1:9", dead, writeSecret(t, "very-secret"), "")
+	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, Options{AccessLog: io.Discard})
+	if err == nil {
+		g.Close()
+		t.Fatal("gateway started without its login provider")
+	}
+	if !strings.Contains(err.Error(), "login: discover "+dead) || strings.Contains(err.Error(), "very-secret") {
+		t.Errorf("error %q", err)
 	}
 }

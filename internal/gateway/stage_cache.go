@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"slices"
+
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -11,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/script"
 
 	"github.com/edgegate/edgegate/internal/audit"
 	"github.com/edgegate/edgegate/internal/cache"
@@ -123,6 +127,14 @@ func (g *Gateway) fetch(w http.ResponseWriter, r *http.Request, snap *Snapshot, 
 	req := cache.Request{
 		R: r, Scheme: st.hy.Scheme, Host: st.hy.Host, Path: st.hy.Path,
 		Authenticated: id.Authenticated(), Issuer: id.Issuer, Subject: id.Subject,
+	}
+	if vars := st.script.Variables(); vars != nil {
+		req.Vars = func(name string) string { v, _ := vars.Get(name); return v }
+	}
+	// What onClientRequest did with request.cacheKey applies to this
+	// request only: a copy of the route's key, changed.
+	if ck := st.script.CacheKey(); ck != nil {
+		cr = withScriptKey(cr, ck)
 	}
 	origin := func(w http.ResponseWriter, r *http.Request, background bool) error {
 		if background {
@@ -244,4 +256,44 @@ func clientHost(remote string) string {
 		return strings.Trim(remote[:i], "[]")
 	}
 	return remote
+}
+
+// withScriptKey applies an EdgeWorkers cacheKey change (includeQueryString,
+// excludeQueryString, includeQueryArgument, includeCookie, includeHeader,
+// includeVariable) to a copy of the route's cache settings.
+func withScriptKey(cr *cache.Route, ck *script.CacheKey) *cache.Route {
+	out := *cr
+	k := &out.Key
+	switch ck.QueryString {
+	case "exclude":
+		k.QueryNone, k.QueryArgs = true, nil
+	case "include":
+		k.QueryNone, k.QueryArgs = false, nil
+	}
+	if len(ck.QueryArgs) > 0 {
+		k.QueryNone = false
+		k.QueryArgs = appendNew(slices.Clone(k.QueryArgs), ck.QueryArgs)
+	}
+	// Credentials never join a key (a key can reach the disk tier).
+	var hs []string
+	for _, h := range ck.Headers {
+		switch http.CanonicalHeaderKey(h) {
+		case "Authorization", "Proxy-Authorization", "Cookie":
+		default:
+			hs = append(hs, h)
+		}
+	}
+	k.Headers = appendNew(slices.Clone(k.Headers), hs)
+	k.Cookies = appendNew(slices.Clone(k.Cookies), ck.Cookies)
+	k.Variables = appendNew(slices.Clone(k.Variables), ck.Variables)
+	return &out
+}
+
+func appendNew(dst, add []string) []string {
+	for _, a := range add {
+		if !slices.Contains(dst, a) {
+			dst = append(dst, a)
+		}
+	}
+	return dst
 }

@@ -3,7 +3,9 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/edgekv"
 	"github.com/edgegate/edgegate/internal/httperr"
 	"github.com/edgegate/edgegate/internal/identity"
 	"github.com/edgegate/edgegate/internal/proxy"
@@ -40,6 +43,14 @@ type scriptStage struct {
 	locationHeader string
 	// workers by content hash and tier, for reuse by the next snapshot.
 	workers map[string]*script.Worker
+	// kv is the embedded EdgeKV store (nil when off); kvKey is its
+	// configuration's content, so a reload with the same one keeps the
+	// data scripts wrote.
+	kv    *edgekv.Store
+	kvKey string
+	// sub runs the scripts' sub-requests: through the gateway's routes,
+	// EdgeKV calls answered by kv.
+	sub script.SubRequester
 }
 
 // scriptBundle is one bundle's loaded versions and its active one.
@@ -86,6 +97,13 @@ func compileScript(cfg *config.Config, prev *Snapshot, g *Gateway) (*scriptStage
 	s := &scriptStage{
 		bundles: map[string]*scriptBundle{}, routes: map[string]*routeScript{}, workers: map[string]*script.Worker{},
 		network: cfg.Scripts.Network, activationFile: cfg.Scripts.ActivationFile, locationHeader: cfg.Scripts.LocationHeader,
+	}
+	s.sub = &gatewaySub{g: g}
+	if kvc := cfg.Scripts.EdgeKV; kvc != nil {
+		if err := s.compileEdgeKV(kvc, prev); err != nil {
+			return nil, err
+		}
+		s.sub = s.kv.Intercept(s.sub)
 	}
 	if len(cfg.Scripts.Bundles) == 0 {
 		return s, nil
@@ -141,6 +159,39 @@ func compileScript(cfg *config.Config, prev *Snapshot, g *Gateway) (*scriptStage
 		s.routes[rc.Name] = rs
 	}
 	return s, nil
+}
+
+// compileEdgeKV builds the EdgeKV store, or keeps the previous
+// snapshot's when its configuration (seed file content, namespaces,
+// token) is the same.
+func (s *scriptStage) compileEdgeKV(kvc *config.EdgeKV, prev *Snapshot) error {
+	token := ""
+	if kvc.TokenEnv != "" {
+		token = os.Getenv(kvc.TokenEnv)
+		if token == "" {
+			// Fail closed: a configured token that is missing must not turn
+			// into "any token is accepted".
+			return fmt.Errorf("scripts.edgekv: environment variable %s (token_env) is empty", kvc.TokenEnv)
+		}
+	}
+	sum := sha256.Sum256([]byte(token))
+	s.kvKey = strings.Join([]string{kvc.DataFile, kvc.DataHash, strings.Join(kvc.Namespaces, ","), hex.EncodeToString(sum[:])}, "\x00")
+	if prev != nil && prev.script != nil && prev.script.kv != nil && prev.script.kvKey == s.kvKey {
+		s.kv = prev.script.kv
+		return nil
+	}
+	s.kv = edgekv.New(edgekv.Options{Token: token})
+	if kvc.DataFile != "" {
+		if err := s.kv.LoadFile(kvc.DataFile); err != nil {
+			return fmt.Errorf("scripts.edgekv: %w", err)
+		}
+	}
+	for _, ns := range kvc.Namespaces {
+		if err := s.kv.AddNamespace(ns); err != nil {
+			return fmt.Errorf("scripts.edgekv: %w", err)
+		}
+	}
+	return nil
 }
 
 // scriptState is one request's edge-script state (variables, cache-key
@@ -208,7 +259,7 @@ func (g *Gateway) scriptClientRequest(w http.ResponseWriter, r *http.Request, sn
 			}
 			return snap.Pools.Pool(id) != nil
 		},
-		Sub: &gatewaySub{g: g},
+		Sub: snap.script.sub,
 	}
 	if st.hy.ClientIP.IsValid() {
 		req.ClientIP = st.hy.ClientIP.String()

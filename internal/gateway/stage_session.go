@@ -24,9 +24,9 @@ import (
 // (sessions survive reloads).
 type sessionState struct {
 	store session.Store
-	// ring seals session and login-state cookies. Until the gateway key
-	// ring (internal/keys) is wired here it is ephemeral: sessions then
-	// end with the process, as the memory store's do anyway.
+	// ring seals session and login-state cookies: the gateway key ring's
+	// "session" keys, which rotate on the ring's schedule (an old key still
+	// opens its cookies until it retires).
 	ring session.KeyRing
 	// sealer is shared by every snapshot so its cipher cache survives reloads.
 	sealer *session.Sealer
@@ -37,7 +37,12 @@ func (g *Gateway) initSessions(cfg *config.Config) error {
 	if cfg.Login != nil {
 		max = cfg.Login.Session.MaxSessions
 	}
-	ring := session.NewEphemeralKeyRing()
+	var ring session.KeyRing
+	if kr := g.KeyRing(); kr != nil {
+		ring = kr.Symmetric(SessionKeyPurpose)
+	} else {
+		ring = session.NewEphemeralKeyRing()
+	}
 	g.sessions = &sessionState{
 		store:  session.NewMemoryStore(max, nil),
 		ring:   ring,
@@ -314,4 +319,40 @@ func orInternal(r login.Reason) login.Reason {
 		return "internal"
 	}
 	return r
+}
+
+// stripSessionCookies removes the gateway's own cookies (the session and
+// the login state) from an outbound request: they are credentials for the
+// gateway, and an origin that saw them (or logged them) could replay them
+// against every session route. Other cookies pass untouched.
+func stripSessionCookies(h http.Header, snap *Snapshot) {
+	ss := snap.session
+	if ss == nil || ss.mgr == nil || len(h["Cookie"]) == 0 {
+		return
+	}
+	name := ss.mgr.Config().CookieName
+	var keep []string
+	changed := false
+	for _, line := range h["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			p := strings.TrimSpace(part)
+			if p == "" {
+				continue
+			}
+			n, _, _ := strings.Cut(p, "=")
+			n = strings.TrimSpace(n)
+			if n == name || n == name+"-login" {
+				changed = true
+				continue
+			}
+			keep = append(keep, p)
+		}
+	}
+	if !changed {
+		return
+	}
+	delete(h, "Cookie")
+	if len(keep) > 0 {
+		h["Cookie"] = []string{strings.Join(keep, "; ")}
+	}
 }

@@ -96,10 +96,11 @@ type Result struct {
 func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, t *Target) (Result, error) {
 	var res Result
 	upType := upgradeType(r.Header)
-	hygiene.RemoveHopByHop(r.Header)
 	// Keep "TE: trailers" for gRPC (the only TE value HTTP/2 allows), as
-	// ReverseProxy does.
-	if httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers") {
+	// ReverseProxy does; read it before the hop-by-hop pass removes TE.
+	keepTE := httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers")
+	hygiene.RemoveHopByHop(r.Header)
+	if keepTE {
 		r.Header.Set("Te", "trailers")
 	}
 	if upType != "" {
@@ -213,11 +214,10 @@ func (f *Forwarder) outbound(r *http.Request, member *url.URL, t *Target, body i
 	if body == nil {
 		out.ContentLength = 0
 	}
-	// Trailers the client announced travel on; the transport sends them
-	// after the body.
-	if len(r.Trailer) > 0 {
-		out.Trailer = r.Trailer
-	}
+	// Request trailers are not forwarded: they arrive after hygiene has run
+	// (so an identity or forwarding header could ride in them past every
+	// check), and Go merges undeclared trailer fields in too. Response
+	// trailers (gRPC status) are forwarded.
 	return out
 }
 
