@@ -27,6 +27,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	file := fs.String("c", "", "configuration file (required)")
 	reason := fs.String("reason", "", "why the keys are rotated; recorded in the keystore and the audit trail (required for rotate)")
 	purpose := fs.String("purpose", "", "rotate only this purpose (signing, session); default all")
+	force := fs.Bool("force", false, "rotate even if the next signing key was published too recently for JWKS caches to know it (an emergency)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -68,7 +69,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if *purpose != "" {
 			purposes = []string{*purpose}
 		}
-		events, err := ring.Rotate(strings.TrimSpace(*reason), purposes...)
+		events, err := ring.Rotate(strings.TrimSpace(*reason), *force, purposes...)
 		if err != nil {
 			fmt.Fprintf(stderr, "edgegate keys rotate: %v\n", err)
 			return 1

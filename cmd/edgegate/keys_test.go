@@ -68,7 +68,13 @@ func TestKeysCommands(t *testing.T) {
 		})
 	}
 
-	code, out, stderr = runCmd(t, "keys", "rotate", "-c", cfgFile, "--reason", "laptop stolen", "--purpose", "signing")
+	// The next key was only just published: without --force the rotation
+	// is refused, since JWKS caches may not know the key yet.
+	code, _, stderr = runCmd(t, "keys", "rotate", "-c", cfgFile, "--reason", "laptop stolen", "--purpose", "signing")
+	if code != 1 || !strings.Contains(stderr, "too soon") {
+		t.Fatalf("early rotate: %d %s", code, stderr)
+	}
+	code, out, stderr = runCmd(t, "keys", "rotate", "-c", cfgFile, "--reason", "laptop stolen", "--purpose", "signing", "--force")
 	if code != 0 || !strings.Contains(out, "rotated signing") || strings.Contains(out, "rotated session") {
 		t.Fatalf("rotate: %d %s %s", code, out, stderr)
 	}

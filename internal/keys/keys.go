@@ -604,12 +604,21 @@ func (r *Ring) Refresh() error {
 	return err
 }
 
+// ErrTooSoon refuses a rotation that would make a key sign before JWKS
+// caches can know it.
+var ErrTooSoon = errors.New("keys: rotation too soon")
+
 // Rotate makes the next key of each purpose in purposes (all when empty)
 // sign now, instead of at the end of the current period, and publishes a
 // new next key. The key taken over from has been published since the
 // current one started. reason is stored with the key and reported in its
 // activation event.
-func (r *Ring) Rotate(reason string, purposes ...string) ([]Event, error) {
+//
+// A signing key that has been published for less than a quarter period
+// (at most an hour, the JWKS max-age) is not made to sign unless force is
+// set: verifiers that honour only max-age would not know it yet and would
+// refuse every assertion until their cache expires.
+func (r *Ring) Rotate(reason string, force bool, purposes ...string) ([]Event, error) {
 	var events []Event
 	err := r.locked(func() error {
 		if r.opts.ReadOnly {
@@ -637,6 +646,10 @@ func (r *Ring) Rotate(reason string, purposes ...string) ([]Event, error) {
 			}
 			cur := current(r.keys, p, now)
 			nx := next(r.keys, p, cur)
+			if minAge := min(r.opts.Period/4, time.Hour); p == PurposeSigning && !force && now.Sub(nx.NotBefore) < minAge {
+				return fmt.Errorf("%w: the next signing key %s was published %v ago, less than %v; JWKS caches may not have it yet (force to rotate anyway)",
+					ErrTooSoon, nx.ID, now.Sub(nx.NotBefore).Round(time.Second), minAge)
+			}
 			retire := r.opts.RetireAfter
 			if p != PurposeSigning {
 				retire = r.opts.SymmetricRetireAfter

@@ -420,7 +420,10 @@ func TestManualRotateSeenByRunningRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, err := r.Rotate("suspected leak", PurposeSigning)
+	if _, err := r.Rotate("suspected leak", false, PurposeSigning); !errors.Is(err, ErrTooSoon) {
+		t.Fatalf("rotation onto a key published 10m ago (period 1h): err = %v, want ErrTooSoon", err)
+	}
+	evs, err := r.Rotate("suspected leak", true, PurposeSigning)
 	if err != nil {
 		t.Fatal(err)
 	}
