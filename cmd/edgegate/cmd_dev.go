@@ -46,7 +46,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { _ = devmode.ServeOrigin(ctx, originLn) }()
+	// The demo origin checks the gateway's signed identity assertion with
+	// pkg/verifier, as a real origin would, and shows what it says.
+	verify := devmode.AssertionVerifier("http://"+addrs.Gateway+"/.well-known/edgegate/jwks.json", cfg.Assertion.Issuer, "demo")
+	go func() { _ = devmode.ServeOrigin(ctx, originLn, devmode.OriginWith(verify)) }()
 
 	// The dev provider comes up before the gateway, which discovers it.
 	log := newLogger(stderr, cfg.Log.Level)

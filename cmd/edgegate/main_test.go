@@ -141,12 +141,13 @@ func freeAddr(t *testing.T) string {
 // TestDev starts `edgegate dev` as a newcomer would and follows the banner's
 // first examples.
 func TestDev(t *testing.T) {
-	gw, adm, org := freeAddr(t), freeAddr(t), freeAddr(t)
+	gw, adm, org, prov := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut lockedBuffer
 	done := make(chan int, 1)
+	devArgs := []string{"--listen", gw, "--admin", adm, "--origin", org, "--provider", prov}
 	go func() {
-		done <- run(ctx, []string{"dev", "--listen", gw, "--admin", adm, "--origin", org}, &out, &errOut)
+		done <- run(ctx, append([]string{"dev"}, devArgs...), &out, &errOut)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "edgegate dev is running") {
@@ -178,7 +179,33 @@ func TestDev(t *testing.T) {
 	if code, _, _ := get("/a%2fb"); code != 400 {
 		t.Errorf("encoded slash: %d", code)
 	}
-	resp, err := http.Get("http://" + adm + "/metrics")
+	// The README's identity walk-through: a dev token, an authenticated API
+	// call, and the demo origin showing the identity it verified from the
+	// gateway's signed assertion with pkg/verifier.
+	_, devCfg, _ := runCmd(t, append([]string{"dev", "--print-config"}, devArgs...)...)
+	cfgFile := writeFile(t, "dev.yaml", devCfg)
+	code, tok, tokErr := runCmd(t, "token", "--user", "alice", "-c", cfgFile)
+	if code != 0 {
+		t.Fatalf("token: %d %s", code, tokErr)
+	}
+	req, _ := http.NewRequest("GET", "http://"+gw+"/api/private/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"verified_identity"`) || !strings.Contains(string(body), `"Subject": "alice"`) {
+		t.Errorf("authenticated call: %d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(string(body), strings.TrimSpace(tok)) {
+		t.Error("the demo origin page shows the token")
+	}
+	if code, _, _ := get("/api/private/orders"); code != 401 {
+		t.Errorf("without a token: %d, want 401", code)
+	}
+	resp, err = http.Get("http://" + adm + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

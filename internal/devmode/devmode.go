@@ -5,6 +5,8 @@
 package devmode
 
 import (
+	"sync"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,6 +17,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/identity"
+	"github.com/edgegate/edgegate/pkg/verifier"
 
 	"github.com/coder/websocket"
 )
@@ -160,7 +165,43 @@ routes:
 // Origin is the demo origin's handler: it shows each request as the origin
 // received it (path after rewrites, X-Forwarded-* set by the gateway), and
 // offers a WebSocket echo and a server-sent event stream to try streaming.
-func Origin() http.Handler {
+func Origin() http.Handler { return OriginWith(nil) }
+
+// Verify checks the identity assertion on a request, as a real origin
+// would with pkg/verifier. It returns nil, nil when the request carries none.
+type Verify func(r *http.Request) (any, error)
+
+// AssertionVerifier verifies assertions against the gateway's JWKS with
+// pkg/verifier, the library real origins import. The verifier is made on
+// first use, so the demo origin can start before the gateway it trusts.
+func AssertionVerifier(jwksURL, issuer, audience string) Verify {
+	var mu sync.Mutex
+	var v *verifier.Verifier
+	return func(r *http.Request) (any, error) {
+		tok := r.Header.Get(verifier.DefaultHeader)
+		if tok == "" {
+			return nil, nil
+		}
+		mu.Lock()
+		if v == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			nv, err := verifier.New(ctx, verifier.Options{JWKSURL: jwksURL, Issuer: issuer, Audience: audience})
+			cancel()
+			if err != nil {
+				mu.Unlock()
+				return nil, err
+			}
+			v = nv
+		}
+		cur := v
+		mu.Unlock()
+		return cur.VerifyContext(r.Context(), tok)
+	}
+}
+
+// OriginWith is Origin with the assertion checked by verify (nil: not
+// checked): the echo then shows the verified identity, or why it failed.
+func OriginWith(verify Verify) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
@@ -197,6 +238,15 @@ func Origin() http.Handler {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		seen := Seen(r)
+		if verify != nil {
+			id, err := verify(r)
+			switch {
+			case err != nil:
+				seen.AssertionError = err.Error()
+			case id != nil:
+				seen.Identity = id
+			}
+		}
 		if strings.Contains(r.Header.Get("Accept"), "text/html") {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			_ = pageTmpl.Execute(w, seen)
@@ -220,6 +270,10 @@ type Request struct {
 	Proto   string            `json:"proto"`
 	Headers map[string]string `json:"headers"`
 	Names   []string          `json:"-"`
+	// Identity is what the gateway's signed assertion says, checked with
+	// pkg/verifier; AssertionError says why the check failed.
+	Identity       any    `json:"verified_identity,omitempty"`
+	AssertionError string `json:"assertion_error,omitempty"`
 }
 
 // Seen describes r as the origin received it.
@@ -227,7 +281,13 @@ func Seen(r *http.Request) Request {
 	out := Request{Origin: "edgegate demo origin", Method: r.Method, Host: r.Host, Path: r.URL.Path,
 		Query: r.URL.RawQuery, Proto: r.Proto, Headers: map[string]string{}}
 	for k, vv := range r.Header {
-		out.Headers[k] = strings.Join(vv, ", ")
+		v := strings.Join(vv, ", ")
+		switch k {
+		case "Authorization", "Cookie", verifier.DefaultHeader:
+			// Even a demo page shows no credential: only its fingerprint.
+			v = "(fingerprint " + identity.Fingerprint(v) + ")"
+		}
+		out.Headers[k] = v
 		out.Names = append(out.Names, k)
 	}
 	sort.Strings(out.Names)
@@ -239,12 +299,14 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html><html><h
 </head><body><h1>edgegate demo origin</h1><p>This page is served by the demo origin behind edgegate. It shows the request as the origin received it.</p>
 <table><tr><td>method</td><td>{{.Method}}</td></tr><tr><td>host</td><td>{{.Host}}</td></tr><tr><td>path</td><td>{{.Path}}</td></tr>
 <tr><td>query</td><td>{{.Query}}</td></tr><tr><td>proto</td><td>{{.Proto}}</td></tr></table>
+{{if .Identity}}<h2>Verified identity (from the gateway's signed assertion)</h2><pre>{{printf "%+v" .Identity}}</pre>{{end}}
+{{if .AssertionError}}<h2>Assertion refused</h2><p>{{.AssertionError}}</p>{{end}}
 <h2>Headers</h2><table>{{range .Names}}<tr><td>{{.}}</td><td>{{index $.Headers .}}</td></tr>{{end}}</table></body></html>
 `))
 
 // ServeOrigin runs the demo origin on addr until ctx is done.
-func ServeOrigin(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: Origin(), ReadHeaderTimeout: 10 * time.Second}
+func ServeOrigin(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

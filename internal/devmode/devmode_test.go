@@ -332,7 +332,7 @@ func TestServeOrigin(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- devmode.ServeOrigin(ctx, ln) }()
+	go func() { errc <- devmode.ServeOrigin(ctx, ln, devmode.Origin()) }()
 	resp, body := get(t, "http://"+ln.Addr().String()+"/healthz", nil)
 	if resp.StatusCode != http.StatusOK || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", resp.StatusCode, body)
