@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "edgegate: identity-aware edge gateway\n\nUsage:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  edgegate %-45s %s\n", c.usage, c.summary)
+		fmt.Fprintf(w, "  edgegate %-52s %s\n", c.usage, c.summary)
 	}
 }
 
