@@ -77,6 +77,12 @@ func (g *Gateway) initKeys(cfg *config.Config) error {
 	ks.ring = ring
 	ring.Start()
 	g.keys = ks
+	g.metrics.Keys.SetSigningKeySource(func() time.Time {
+		if k, err := ring.Signer(); err == nil {
+			return k.SignsFrom
+		}
+		return time.Time{}
+	})
 	return nil
 }
 

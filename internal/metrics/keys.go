@@ -1,6 +1,11 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // KeysMetrics are the collectors of the key ring and identity assertions.
 type KeysMetrics struct {
@@ -14,10 +19,33 @@ type KeysMetrics struct {
 	KeyEvents *prometheus.CounterVec
 	// KeystoreErrors counts failed keystore reads and writes.
 	KeystoreErrors prometheus.Counter
+	// SigningKeyAge is how long the key that signs now has been signing:
+	// it should stay below keys.rotation; if it grows past it, rotation is
+	// stuck.
+	SigningKeyAge prometheus.GaugeFunc
+	// signingSince reports when the current signing key began to sign
+	// (set by SetSigningKeySource; zero time until then).
+	signingSince *atomic.Pointer[func() time.Time]
 }
 
+// SetSigningKeySource connects SigningKeyAge to the key ring.
+func (m KeysMetrics) SetSigningKeySource(since func() time.Time) { m.signingSince.Store(&since) }
+
 func newKeysMetrics(reg *prometheus.Registry) KeysMetrics {
+	since := new(atomic.Pointer[func() time.Time])
 	m := KeysMetrics{
+		signingSince: since,
+		SigningKeyAge: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "edgegate_signing_key_age_seconds",
+			Help: "How long the current assertion signing key has been signing; above keys.rotation means rotation is stuck.",
+		}, func() float64 {
+			if f := since.Load(); f != nil {
+				if t := (*f)(); !t.IsZero() {
+					return time.Since(t).Seconds()
+				}
+			}
+			return 0
+		}),
 		Assertions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edgegate_assertions_total",
 			Help: "Identity assertions attached to forwarded requests, by result (signed, reused, error).",
@@ -31,6 +59,6 @@ func newKeysMetrics(reg *prometheus.Registry) KeysMetrics {
 			Help: "Failed reads and writes of the keystore file.",
 		}),
 	}
-	reg.MustRegister(m.Assertions, m.KeyEvents, m.KeystoreErrors)
+	reg.MustRegister(m.Assertions, m.KeyEvents, m.KeystoreErrors, m.SigningKeyAge)
 	return m
 }
