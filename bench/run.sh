@@ -41,9 +41,14 @@ CASES=(
 	"refproxy|refproxy|/"
 	"caddy|caddy|/"
 	"edgegate|edgegate|/"
+	# Edge scripts (issue #5): the edgegate case's route plus a bundle.
+	"ew-noop|edgegate_ew_noop|/"
+	"ew-headers|edgegate_ew_headers|/|User-Agent: Mozilla/5.0 (iPhone) Mobile"
+	"ew-jwt|edgegate_ew_jwt|/api/|Authorization: Bearer eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCIsImV4cCI6NDEwMjQ0NDgwMH0.sCvxGpTwfNKweZprOWRF9s41hmYqBxLxgTkNhq08rHEbKfKyheZZGatLyQYMJFvD9zq_q2paK2JApsFNDpxY2Q"
 )
-# Cases whose median CPU µs/req is the denominator of the ratio columns.
-RATIO_BASES=(nginx refproxy)
+# Cases whose median CPU µs/req is the denominator of the ratio columns
+# (edgegate: the same route without a script).
+RATIO_BASES=(nginx refproxy edgegate)
 # ---------------------------------------------------------------------------
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -395,6 +400,9 @@ edgegate_server() {
 }
 
 start_edgegate() { edgegate_server edgegate "$BENCH/edgegate.yaml"; }
+start_edgegate_ew_noop() { edgegate_server edgegate_ew_noop "$BENCH/edgegate-ew-noop.yaml"; }
+start_edgegate_ew_headers() { edgegate_server edgegate_ew_headers "$BENCH/edgegate-ew-headers.yaml"; }
+start_edgegate_ew_jwt() { edgegate_server edgegate_ew_jwt "$BENCH/edgegate-ew-jwt.yaml"; }
 
 # ensure_server NAME starts NAME once.
 ensure_server() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"os"
@@ -25,7 +26,7 @@ import (
 const workerUsage = `usage:
   edgegate worker test BUNDLE [--handler all|onClientRequest|...] [--url URL] [--method M] [-H 'Name: value']...
         [--request FILE.json] [--body TEXT] [--tier basic|dynamic|enterprise] [--var PMUSER_X=v]...
-        [--location country=US,region=CA,...] [--client-ip IP] [--edgekv DATA.json]
+        [--location country=US,region=CA,...] [--client-ip IP] [--geoip DB.mmdb] [--device] [--edgekv DATA.json]
         [--response-status N] [--response-header 'Name: value']... [--response-body TEXT] [--json]
   edgegate worker activate (-c CONFIG | --admin URL) --bundle NAME --version ID [--network production|staging]`
 
@@ -119,6 +120,8 @@ func runWorkerTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	clientIP := fs.String("client-ip", "", "request.clientIp (default 192.0.2.1)")
 	kvFile := fs.String("edgekv", "", "EdgeKV data file (JSON) served to the bundle's EdgeKV calls")
 	kvToken := fs.String("edgekv-token", "", "EdgeKV token to require (default: any non-empty token)")
+	geoFile := fs.String("geoip", "", "MaxMind .mmdb giving userLocation from --client-ip (when --location is not given)")
+	device := fs.Bool("device", false, "fill request.device from the User-Agent header")
 	status := fs.Int("response-status", 0, "origin response status (default 200)")
 	respBody := fs.String("response-body", "", "origin response body")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -194,6 +197,22 @@ func runWorkerTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if *location != "" {
 		req.Location = script.ParseLocation(*location)
+	}
+	if *geoFile != "" && req.Location == nil {
+		db, err := script.OpenGeoDB(*geoFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "edgegate worker test: %v\n", err)
+			return 2
+		}
+		ip, err := netip.ParseAddr(req.ClientIP)
+		if err != nil {
+			fmt.Fprintf(stderr, "edgegate worker test: --client-ip %q: %v\n", req.ClientIP, err)
+			return 2
+		}
+		req.Location = db.Lookup(ip)
+	}
+	if *device {
+		req.Device = script.DeviceFromUA(req.Header.Get("User-Agent"))
 	}
 	names := make([]string, 0, len(rf.Variables))
 	for k := range rf.Variables {

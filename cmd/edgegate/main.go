@@ -53,6 +53,12 @@ func commands() []command {
 }
 
 func main() {
+	// A proxy's heap is small and short-lived: collecting at 4× the live
+	// heap instead of 2× cuts CPU per request (benchmarks.md §5) for a few
+	// MB of memory. GOGC in the environment still decides when set.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,11 @@ export function onClientResponse(request, response) {
 `
 
 func TestWorkerTest(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "the cat sat on "+r.URL.Path)
+	}))
+	defer origin.Close()
 	dir := t.TempDir()
 	all := writeBundle(t, filepath.Join(dir, "all"), "2.0", allHandlersJS)
 	reqFile := filepath.Join(dir, "req.json")
@@ -77,6 +83,18 @@ func TestWorkerTest(t *testing.T) {
 			[]string{"request: GET https://shop.example.com/cart?id=1", "X-From-Cr: from-file", "PMUSER_SEEN=DE", "response: 502 (from origin)", "X-Origin-Was: no", "\ndown\n"}},
 		{"one handler", []string{"worker", "test", all, "--handler", "onOriginResponse", "--response-status", "503"}, 0,
 			[]string{"onOriginResponse  success", "response: 502"}},
+		{"edgekv redirect", []string{"worker", "test", filepath.Join("..", "..", "examples", "edgeworkers", "edgekv-redirect"), "--url", "https://www.example.com/old-page",
+			"--edgekv", filepath.Join("..", "..", "examples", "edgeworkers", "edgekv-redirect", "kv.json"), "--edgekv-token", "local-test-token"}, 0,
+			[]string{"sub-request GET https://edgekv.akamai-edge-svcs.net/api/v1/namespaces/redirects/groups/paths/items/old-page -> 200", "response: 301 (from respondWith(onClientRequest))", "Location: /new-page", "X-Redirect-Hits: 1"}},
+		{"edgekv wrong token", []string{"worker", "test", filepath.Join("..", "..", "examples", "edgeworkers", "edgekv-redirect"), "--url", "https://www.example.com/old-page",
+			"--edgekv", filepath.Join("..", "..", "examples", "edgeworkers", "edgekv-redirect", "kv.json"), "--edgekv-token", "other"}, 0,
+			[]string{"-> 403", "log E main.js:", "PMUSER_EKV_ERROR=403", "response: 200 (from origin)"}},
+		{"streaming find-replace", []string{"worker", "test", filepath.Join("..", "..", "examples", "edgeworkers", "find-replace"), "--url", origin.URL + "/cats/catalog", "--var", "PMUSER_FIND=cat"}, 0,
+			[]string{"responseProvider  success", "sub-request GET " + origin.URL + "/data/catalog -> 200", "response: 200 (from responseProvider)", "X-Rewritten: true", "\nthe dog sat on /data/dogalog\n"}},
+		{"failing provider falls back", []string{"worker", "test", filepath.Join("..", "..", "examples", "edgeworkers", "find-replace"), "--url", "http://127.0.0.1:1/x"}, 1,
+			[]string{"responseProvider  runtimeError", "connection refused", "response: 200 (from origin)"}},
+		{"geoip and device", []string{"worker", "test", all, "--geoip", filepath.Join("..", "..", "internal", "config", "testdata", "valid", "geo.mmdb"), "--client-ip", "198.51.100.7", "--device", "-H", "User-Agent: Mozilla/5.0 (iPad; CPU OS 16_0)"}, 0,
+			[]string{"PMUSER_SEEN=CH"}},
 		{"a throwing handler fails", []string{"worker", "test", all, "-H", "X-Boom: 1"}, 1,
 			[]string{"onClientResponse  runtimeError", "error: Error: boom in onClientResponse", "response: 500 (from failure(onClientResponse))"}},
 	}
@@ -139,6 +157,7 @@ func TestWorkerTest(t *testing.T) {
 		{"unknown tier", []string{"worker", "test", all, "--tier", "huge"}, 2, "unknown tier"},
 		{"bad header", []string{"worker", "test", all, "-H", "novalue"}, 2, "want 'Name: value'"},
 		{"bad variable", []string{"worker", "test", all, "--var", "X=1"}, 2, "must start with PMUSER_"},
+		{"bad geoip", []string{"worker", "test", all, "--geoip", reqFile}, 2, "geo database"},
 		{"relative url", []string{"worker", "test", all, "--url", "/x"}, 2, "absolute"},
 		{"missing bundle", []string{"worker", "test", filepath.Join(dir, "nope")}, 1, "nope"},
 		{"syntax error", []string{"worker", "test", writeBundle(t, filepath.Join(dir, "bad"), "1", "export function onClientRequest( {")}, 1, "main.js:1"},
@@ -174,6 +193,14 @@ routes: [{name: all, match: {path_prefix: /}, pool: app, script: {bundle: site}}
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestExamplesValidate: the examples' configuration loads every bundle.
+func TestExamplesValidate(t *testing.T) {
+	code, out, errOut := runCmd(t, "validate", filepath.Join("..", "..", "examples", "edgeworkers", "edgegate.yaml"))
+	if code != 0 || !strings.Contains(out, "ok (1 listeners, 1 pools, 10 routes)") {
+		t.Errorf("validate examples: %d %q %q", code, out, errOut)
+	}
 }
 
 func TestWorkerActivateFile(t *testing.T) {

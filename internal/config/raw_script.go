@@ -27,6 +27,16 @@ type RawScripts struct {
 	// from an embedded in-memory store instead of Akamai's. When absent:
 	// those sub-requests go out like any other.
 	EdgeKV *RawEdgeKV `yaml:"edgekv"`
+	// MaxMind-format database (.mmdb: GeoIP2 or GeoLite2 City or Country)
+	// giving request.userLocation from the client address when
+	// location_header gives none. Relative to the configuration file's
+	// directory; read into memory at load and reload. When absent:
+	// userLocation comes only from location_header.
+	GeoIPFile *string `yaml:"geoip_file"`
+	// Fill request.device from the User-Agent with edgegate's small rule
+	// set (mobile, tablet or desktop; OS, brand and mobile browser; see
+	// docs/edgeworkers.md). When absent: false (device is undefined).
+	DeviceDetection *bool `yaml:"device_detection"`
 }
 
 // RawEdgeKV configures the embedded EdgeKV store.

@@ -30,6 +30,10 @@ type Scripts struct {
 	LocationHeader string
 	// EdgeKV is the embedded EdgeKV store; nil when off.
 	EdgeKV *EdgeKV
+	// GeoIPFile is the resolved .mmdb path ("" when off) and GeoIPHash its
+	// content hash, so a reload reuses the loaded database.
+	GeoIPFile, GeoIPHash string
+	DeviceDetection      bool
 }
 
 // EdgeKV is the validated embedded EdgeKV configuration.
@@ -128,6 +132,20 @@ func (v *validator) scripts(raw *RawConfig) Scripts {
 	if r.EdgeKV != nil {
 		s.EdgeKV = v.edgeKV(r.EdgeKV)
 	}
+	if r.GeoIPFile != nil {
+		s.GeoIPFile = v.resolve(*r.GeoIPFile)
+		data, err := os.ReadFile(s.GeoIPFile)
+		if err == nil {
+			_, err = script.OpenGeoDB(s.GeoIPFile)
+		}
+		if err != nil {
+			v.errorf("scripts.geoip_file", "%v", err)
+		} else {
+			sum := sha256.Sum256(data)
+			s.GeoIPHash = hex.EncodeToString(sum[:])
+		}
+	}
+	s.DeviceDetection = r.DeviceDetection != nil && *r.DeviceDetection
 	names := map[string]bool{}
 	for i, rb := range r.Bundles {
 		bp := idx("scripts.bundles", i)

@@ -24,6 +24,8 @@ func TestValidateScripts(t *testing.T) {
 		{"edgekv data bad", s("edgekv: {data_file: edgekv-bad.json}"), `scripts.edgekv.data_file: testdata/edgekv-bad.json: namespace "bad ns!": must be 1-32 characters`, "6:23"},
 		{"edgekv namespace", s("edgekv: {namespaces: [ok, 'no/slash']}"), `scripts.edgekv.namespaces[1]: "no/slash" must be 1-32 characters`, "6:29"},
 		{"edgekv token env", s("edgekv: {token_env: 'a b'}"), `scripts.edgekv.token_env: "a b" is not an environment variable name`, "6:23"},
+		{"geoip missing", s("geoip_file: nowhere.mmdb"), `scripts.geoip_file: open testdata/nowhere.mmdb`, "6:15"},
+		{"geoip not mmdb", s("geoip_file: edgekv-bad.json"), `scripts.geoip_file: geo database testdata/edgekv-bad.json`, "6:15"},
 		{"staging unknown", b("{name: h, path: valid/edgeworkers/hello-1, staging: '9'}"), `scripts.bundles[0].staging: no version "9"`, "7:59"},
 	})
 }

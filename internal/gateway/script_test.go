@@ -11,11 +11,15 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/edgegate/edgegate/internal/config"
 )
 
 func bundlePath(t testing.TB, name string) string {
@@ -316,4 +320,180 @@ func startGatewayFiles(t *testing.T, src string, files map[string]string) *testG
 		t.Fatalf("load: %v", err)
 	}
 	return tg
+}
+
+// TestStreamingFindReplace: a responseProvider streams the origin's body
+// through TransformStreams; an error mid-stream cuts the response (status
+// 200 already sent, body truncated, connection closed).
+func TestStreamingFindReplace(t *testing.T) {
+	app := newEchoOrigin(t, "app")
+	tg := startGateway(t, fmt.Sprintf(`version: 1
+listeners: [{address: "127.0.0.1:0"}]
+admin: {address: "off"}
+pools: [{name: app, members: [%q]}]
+scripts:
+  bundles: [{name: fr, path: %q}]
+routes:
+  - {name: fr, match: {path_prefix: /fr}, pool: app, script: {bundle: fr, variables: {PMUSER_FIND: cat, PMUSER_REPLACE: dog}}}
+  - {name: data, match: {path_prefix: /data}, pool: app}
+`, app.URL, bundlePath(t, "find-replace")))
+	resp, body := scriptGet(t, tg.url("/fr/cat-and-catalog"), nil)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Rewritten") != "true" || !strings.Contains(body, `"path":"/data/dog-and-dogalog"`) || strings.Contains(body, "cat") {
+		t.Fatalf("status %d headers %v body %s", resp.StatusCode, resp.Header, body)
+	}
+	var e echoed
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("rewritten body is not the whole JSON: %v", err)
+	}
+
+	req, _ := http.NewRequest("GET", tg.url("/fr/cat"), nil)
+	req.Header.Set("X-Fail-After", "1")
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, rerr := io.ReadAll(r2.Body)
+	r2.Body.Close()
+	if r2.StatusCode != 200 || rerr == nil || len(b) != 0 {
+		t.Errorf("mid-stream failure: status %d, read %q, err %v (want 200, nothing, a truncated body)", r2.StatusCode, b, rerr)
+	}
+	if !strings.Contains(tg.logs.String(), "find-replace failed on chunk 1") {
+		t.Errorf("the failure is not logged: %s", tg.logs.String())
+	}
+	// The gateway and the bundle keep serving.
+	if resp, body := scriptGet(t, tg.url("/fr/cat"), nil); resp.StatusCode != 200 || !strings.Contains(body, "/data/dog") {
+		t.Errorf("after a failed stream: %d %s", resp.StatusCode, body)
+	}
+}
+
+// BenchmarkScriptOverhead compares the same route with and without a no-op
+// onClientRequest, in process (ServeHTTP, origin on loopback): the
+// difference of the two ns/op is what a script costs per request.
+func BenchmarkScriptOverhead(b *testing.B) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "hello world\n")
+	}))
+	defer origin.Close()
+	noop, err := filepath.Abs(filepath.Join("..", "..", "bench", "edgeworkers", "noop"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct{ name, script string }{
+		{"scriptless", ""},
+		{"noop-onClientRequest", "\n    script: {bundle: noop}"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			src := fmt.Sprintf(`version: 1
+listeners: [{address: "127.0.0.1:0"}]
+admin: {address: "off"}
+log: {level: error, access: false}
+pools: [{name: origin, members: [%q]}]
+scripts: {bundles: [{name: noop, path: %q}]}
+routes:
+  - name: all
+    match: {path_prefix: /}
+    pool: origin%s
+`, origin.URL, noop, tc.script)
+			file := filepath.Join(b.TempDir(), "edgegate.yaml")
+			if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+				b.Fatal(err)
+			}
+			cfg, err := config.Load(file)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), AccessLog: io.Discard})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer g.Close()
+			req := httptest.NewRequest("GET", "http://bench.example/", nil)
+			req.RemoteAddr, req.RequestURI = "127.0.0.1:1234", "/"
+			// In process there is no HTTP/1 wire for the framing guard.
+			req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				w := &discardWriter{h: http.Header{}}
+				r := req.Clone(req.Context())
+				g.ServeHTTP(w, r)
+				if w.status != http.StatusOK {
+					b.Fatalf("status %d %v %s", w.status, w.h, w.body)
+				}
+			}
+		})
+	}
+}
+
+type discardWriter struct {
+	h      http.Header
+	status int
+	body   string
+}
+
+func (d *discardWriter) Header() http.Header { return d.h }
+func (d *discardWriter) WriteHeader(code int) {
+	if d.status == 0 {
+		d.status = code
+	}
+}
+func (d *discardWriter) Write(p []byte) (int, error) {
+	if d.status == 0 {
+		d.status = http.StatusOK
+	}
+	if d.status != http.StatusOK {
+		d.body += string(p)
+	}
+	return len(p), nil
+}
+
+// TestGeoAndDevice: userLocation from the MaxMind database by client
+// address (the trusted X-Forwarded-For here), unless the location header
+// gives one; device from the User-Agent.
+func TestGeoAndDevice(t *testing.T) {
+	app := newEchoOrigin(t, "app")
+	dir := t.TempDir()
+	mmdb, err := os.ReadFile(filepath.Join("..", "config", "testdata", "valid", "geo.mmdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(dir, "where")
+	_ = os.MkdirAll(bundle, 0o755)
+	_ = os.WriteFile(filepath.Join(bundle, "bundle.json"), []byte(`{"edgeworker-version":"1"}`), 0o644)
+	_ = os.WriteFile(filepath.Join(bundle, "main.js"), []byte(`
+export function onClientRequest(r) {
+  const l = r.userLocation, d = r.device;
+  r.setHeader('X-Where', l ? l.country + '/' + (l.city || '-') : 'unknown');
+  r.setHeader('X-Device', d ? (d.isMobile ? 'mobile' : d.isTablet ? 'tablet' : 'desktop') + '/' + (d.os || '-') : 'undefined');
+}`), 0o644)
+	tg := startGatewayFiles(t, fmt.Sprintf(`version: 1
+listeners: [{address: "127.0.0.1:0"}]
+admin: {address: "off"}
+trusted_proxies: ["127.0.0.1"]
+pools: [{name: app, members: [%q]}]
+scripts:
+  location_header: X-Geo
+  geoip_file: geo.mmdb
+  device_detection: true
+  bundles: [{name: where, path: %q}]
+routes: [{name: r, match: {path_prefix: /}, pool: app, script: {bundle: where}}]
+`, app.URL, bundle), map[string]string{"geo.mmdb": string(mmdb)})
+	for _, tc := range []struct {
+		hdr               map[string]string
+		where, deviceWant string
+	}{
+		{map[string]string{"X-Forwarded-For": "192.0.2.9", "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile"}, "US/SANJOSE", "mobile/iOS"},
+		{map[string]string{"X-Forwarded-For": "198.51.100.3", "User-Agent": "Mozilla/5.0 (Windows NT 10.0)"}, "CH/-", "desktop/Windows"},
+		{map[string]string{"X-Forwarded-For": "192.0.2.9", "X-Geo": "country=DE,city=BERLIN"}, "DE/BERLIN", "desktop/-"}, // Go's own User-Agent
+		{map[string]string{"X-Forwarded-For": "203.0.113.1"}, "unknown", "desktop/-"},
+	} {
+		_, body := scriptGet(t, tg.url("/x"), tc.hdr)
+		var e echoed
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Header.Get("X-Where") != tc.where || e.Header.Get("X-Device") != tc.deviceWant {
+			t.Errorf("%v: where %q device %q, want %q %q", tc.hdr, e.Header.Get("X-Where"), e.Header.Get("X-Device"), tc.where, tc.deviceWant)
+		}
+	}
 }

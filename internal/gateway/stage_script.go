@@ -51,6 +51,11 @@ type scriptStage struct {
 	// sub runs the scripts' sub-requests: through the gateway's routes,
 	// EdgeKV calls answered by kv.
 	sub script.SubRequester
+	// geo gives userLocation from the client address (nil: off); geoKey
+	// is its file's content hash, for reuse by the next snapshot.
+	geo    *script.GeoDB
+	geoKey string
+	device bool
 }
 
 // scriptBundle is one bundle's loaded versions and its active one.
@@ -99,6 +104,19 @@ func compileScript(cfg *config.Config, prev *Snapshot, g *Gateway) (*scriptStage
 		network: cfg.Scripts.Network, activationFile: cfg.Scripts.ActivationFile, locationHeader: cfg.Scripts.LocationHeader,
 	}
 	s.sub = &gatewaySub{g: g}
+	s.device = cfg.Scripts.DeviceDetection
+	if f := cfg.Scripts.GeoIPFile; f != "" {
+		s.geoKey = f + "\x00" + cfg.Scripts.GeoIPHash
+		if prev != nil && prev.script != nil && prev.script.geo != nil && prev.script.geoKey == s.geoKey {
+			s.geo = prev.script.geo
+		} else {
+			db, err := script.OpenGeoDB(f)
+			if err != nil {
+				return nil, fmt.Errorf("scripts.geoip_file: %w", err)
+			}
+			s.geo = db
+		}
+	}
 	if kvc := cfg.Scripts.EdgeKV; kvc != nil {
 		if err := s.compileEdgeKV(kvc, prev); err != nil {
 			return nil, err
@@ -265,10 +283,17 @@ func (g *Gateway) scriptClientRequest(w http.ResponseWriter, r *http.Request, sn
 		req.ClientIP = st.hy.ClientIP.String()
 	}
 	if hdr := snap.script.locationHeader; hdr != "" && st.hy.Trusted {
-		req.Location = parseLocation(r.Header.Get(hdr))
+		req.Location = script.ParseLocation(r.Header.Get(hdr))
 	}
-	id := st.ident
-	req.Edgegate = map[string]any{"requestId": st.id, "route": st.route, "identity": identityView(id)}
+	if req.Location == nil && snap.script.geo != nil {
+		req.Location = snap.script.geo.Lookup(st.hy.ClientIP)
+	}
+	if snap.script.device {
+		req.Device = script.DeviceFromUA(r.Header.Get("User-Agent"))
+	}
+	req.EdgegateFunc = func() map[string]any {
+		return map[string]any{"requestId": st.id, "route": st.route, "identity": identityView(st.ident)}
+	}
 	sc.req = req
 
 	if rs.debugToken != "" {
@@ -434,9 +459,12 @@ func (g *Gateway) originFetch(w http.ResponseWriter, r *http.Request, snap *Snap
 				dst[k] = vv
 			}
 			g.debugHeaders(dst, sc)
+			st.fwd = proxy.Result{Pool: "script:" + sc.rs.cfg.Bundle, Status: rep.Status}
+			if rep.Stream != nil {
+				return g.streamReply(ctx, sw, rep, sc)
+			}
 			sw.WriteHeader(rep.Status)
 			_, err := sw.Write(rep.Body)
-			st.fwd = proxy.Result{Pool: "script:" + sc.rs.cfg.Bundle, Status: rep.Status}
 			return err
 		}
 		// A failed responseProvider falls back to the origin.
@@ -498,6 +526,41 @@ func (g *Gateway) originFetch(w http.ResponseWriter, r *http.Request, snap *Snap
 	res, err := g.fwd.Forward(sw, r, t)
 	st.fwd = res
 	return err
+}
+
+// streamReply sends a createResponse whose body is a ReadableStream: the
+// header goes out at once (as on Akamai), then each chunk as the script
+// yields it. A failure mid-stream cannot change the status any more: the
+// connection is cut so the client sees a truncated body, never a short one
+// that looks complete.
+func (g *Gateway) streamReply(ctx context.Context, w http.ResponseWriter, rep *script.Reply, sc *scriptState) error {
+	defer rep.Stream.Close()
+	w.Header().Del("Content-Length")
+	w.WriteHeader(rep.Status)
+	fl, _ := w.(http.Flusher)
+	if fl != nil {
+		fl.Flush()
+	}
+	for {
+		chunk, err := rep.Stream.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			g.metrics.Script.Runs.WithLabelValues(sc.rs.cfg.Bundle, "responseProvider.stream", rep.Stream.Status()).Inc()
+			g.log.Warn("edge script stream failed", "bundle", sc.rs.cfg.Bundle, "version", sc.w.Bundle().Version, "err", err)
+			return fmt.Errorf("responseProvider body: %w: %w", proxy.ErrAborted, err)
+		}
+		if len(chunk) == 0 {
+			continue
+		}
+		if _, err := w.Write(chunk); err != nil {
+			return fmt.Errorf("responseProvider body: %w", err)
+		}
+		if fl != nil {
+			fl.Flush()
+		}
+	}
 }
 
 func readBody(r *http.Request) ([]byte, error) {
@@ -645,37 +708,6 @@ func (b *bufferWriter) Write(p []byte) (int, error) {
 		return 0, errors.New("sub-request response too large")
 	}
 	return b.buf.Write(p)
-}
-
-// parseLocation reads "country=US,region=CA,..." from a trusted header.
-func parseLocation(v string) *script.Location {
-	if v == "" {
-		return nil
-	}
-	l := &script.Location{}
-	for _, kv := range strings.Split(v, ",") {
-		k, val, _ := strings.Cut(strings.TrimSpace(kv), "=")
-		val = strings.TrimSpace(val)
-		switch strings.ToLower(k) {
-		case "country", "country_code":
-			l.Country = strings.ToUpper(val)
-		case "region", "region_code":
-			l.Region = val
-		case "city":
-			l.City = val
-		case "continent":
-			l.Continent = val
-		case "zip", "zipcode":
-			l.ZipCode = val
-		case "timezone":
-			l.Timezone = val
-		case "lat":
-			l.Latitude = val
-		case "long":
-			l.Longitude = val
-		}
-	}
-	return l
 }
 
 // registerScriptAdmin adds the script endpoints to the admin listener:

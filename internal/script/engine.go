@@ -232,6 +232,9 @@ func (w *Worker) Run(ctx context.Context, h Handler, req *Request, resp *Respons
 		return res
 	}
 	inst.run(ctx, h, req, resp, res)
+	if res.Provided != nil && res.Provided.Stream != nil {
+		return res // the stream owns the instance until its Close
+	}
 	w.put(inst)
 	return res
 }
@@ -247,6 +250,7 @@ type instance struct {
 	requireFn           goja.Value
 	builtins            builtins
 	streamData          goja.Callable
+	isStreamFn          goja.Callable
 	// now is Date.now() during a handler (frozen at its start).
 	now time.Time
 	cur *call
@@ -263,7 +267,7 @@ type instance struct {
 type builtins struct {
 	uint8Array  goja.Value
 	arrayBuffer goja.Value
-	readable    goja.Value // the internal ReadableStream class
+	fromBytes   goja.Callable // makes a host-backed ReadableStream
 	jsonParse   goja.Callable
 }
 
@@ -286,6 +290,8 @@ type call struct {
 	subsNow  int
 	mem      int64
 	replies  map[*goja.Object]*Reply
+	// streaming: a createResponse body stream took over the instance.
+	streaming bool
 }
 
 func (w *Worker) newInstance() (*instance, error) {
@@ -469,7 +475,7 @@ func (inst *instance) run(ctx context.Context, h Handler, req *Request, resp *Re
 		inst.end(c)
 		res.CPU = c.cpuUsed
 		res.Wall = time.Since(start)
-		if c.pending > 0 {
+		if c.pending > 0 && !c.streaming {
 			// Completions still on their way would land in a later call.
 			inst.broken = true
 		}
@@ -504,6 +510,11 @@ func (inst *instance) run(ctx context.Context, h Handler, req *Request, resp *Re
 			res.Status, res.Err = StatusRuntimeError, perr
 			inst.broken = true
 			return
+		}
+		if reply.reader != nil {
+			reply.Stream = &BodyStream{inst: inst, c: c, reader: reply.reader}
+			reply.reader = nil
+			c.streaming = true
 		}
 		res.Provided = reply
 	}

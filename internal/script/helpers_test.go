@@ -2,6 +2,7 @@ package script
 
 import (
 	"context"
+	"flag"
 	"net/http"
 	"testing"
 )
@@ -36,3 +37,5 @@ func run(t testing.TB, w *Worker, h Handler, req *Request, resp *Response) *Resu
 	t.Helper()
 	return w.Run(context.Background(), h, req, resp)
 }
+
+var updateMMDB = flag.Bool("update-mmdb", false, "rewrite ../config/testdata/valid/geo.mmdb")

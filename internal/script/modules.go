@@ -98,11 +98,20 @@ func (inst *instance) newU8(b []byte) goja.Value {
 }
 
 func (inst *instance) newStream(b []byte) goja.Value {
-	o, err := inst.vm.New(inst.builtins.readable, inst.newU8(append([]byte(nil), b...)))
+	o, err := inst.builtins.fromBytes(goja.Undefined(), inst.newU8(append([]byte(nil), b...)))
 	if err != nil {
 		panic(err)
 	}
 	return o
+}
+
+// isStream reports whether v is a ReadableStream.
+func (inst *instance) isStream(v goja.Value) bool {
+	if _, ok := v.(*goja.Object); !ok || inst.isStreamFn == nil {
+		return false
+	}
+	r, err := inst.isStreamFn(goja.Undefined(), v)
+	return err == nil && r.ToBoolean()
 }
 
 // streamBytes returns the bytes of one of our readable streams, or nil.
@@ -133,10 +142,19 @@ func (inst *instance) hostObject() *goja.Object {
 		return inst.newU8(append([]byte(nil), inst.bytesOf(fc.Argument(0))...))
 	})
 	set("setStream", func(fc goja.FunctionCall) goja.Value {
-		inst.builtins.readable = fc.Argument(0)
+		inst.builtins.fromBytes, _ = goja.AssertFunction(fc.Argument(0))
 		inst.streamData, _ = goja.AssertFunction(fc.Argument(1))
+		inst.isStreamFn, _ = goja.AssertFunction(fc.Argument(2))
 		return goja.Undefined()
 	})
+	set("htmlRewriter", inst.htmlRewriterHost)
+	set("checkSelector", func(fc goja.FunctionCall) goja.Value {
+		if _, err := parseSelectors(fc.Argument(0).String()); err != nil {
+			inst.throw("html-rewriter: %v", err)
+		}
+		return goja.Undefined()
+	})
+	set("fromU8", func(fc goja.FunctionCall) goja.Value { return inst.newStream(inst.bytesOf(fc.Argument(0))) })
 	set("utf8Encode", func(fc goja.FunctionCall) goja.Value { return inst.newU8([]byte(fc.Argument(0).String())) })
 	set("utf8Decode", func(fc goja.FunctionCall) goja.Value {
 		b := inst.bytesOf(fc.Argument(0))

@@ -50,36 +50,6 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
   const bytes = (v) => host.bytes(v);
   const u8 = (v) => (v instanceof U8 ? v : host.u8(v));
 
-  // ---- streams (minimal: host-backed readable bodies) ----
-  const streamData = new WeakMap();
-  class ReadableStream {
-    constructor(src) {
-      if (src !== undefined && !(src instanceof U8)) throw new TypeError("streams: constructing a ReadableStream from an underlying source is not implemented yet in edgegate");
-      streamData.set(this, { data: src || new U8(0), locked: false, read: false });
-    }
-    get locked() { return streamData.get(this).locked; }
-    getReader() {
-      const s = streamData.get(this);
-      if (s.locked) throw new TypeError("ReadableStream is locked");
-      s.locked = true;
-      return {
-        read: async () => {
-          if (s.read) return { value: undefined, done: true };
-          s.read = true;
-          return s.data.length ? { value: s.data, done: false } : { value: undefined, done: true };
-        },
-        releaseLock: () => { s.locked = false; },
-        cancel: async () => { s.read = true; },
-        closed: Promise.resolve(undefined),
-      };
-    }
-    async cancel() { streamData.get(this).read = true; }
-    pipeThrough() { throw new TypeError("streams: pipeThrough is not implemented yet in edgegate"); }
-    pipeTo() { throw new TypeError("streams: pipeTo is not implemented yet in edgegate"); }
-    tee() { const d = streamData.get(this).data; return [new ReadableStream(d), new ReadableStream(d)]; }
-  }
-  host.setStream(ReadableStream, (s) => { const d = streamData.get(s); if (!d) return undefined; d.read = true; return d.data; });
-  const notYet = (mod, name) => class { constructor() { throw new TypeError(mod + ": " + name + " is not implemented yet in edgegate"); } };
 
   // ---- encoding ----
   class TextEncoder {
@@ -102,7 +72,22 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
     get encoding() { return this.#label; }
     get fatal() { return this.#fatal; }
     get ignoreBOM() { return this.#ignoreBOM; }
-    decode(buf, opts) { return buf === undefined ? "" : host.decode(this.#label, buf, this.#fatal, this.#ignoreBOM); }
+    #pending = null; #bomSeen = false;
+    decode(buf, opts) {
+      const stream = !!(opts && opts.stream);
+      let b = buf === undefined ? new U8(0) : host.u8(buf);
+      if (this.#pending) { const m = new U8(this.#pending.length + b.length); m.set(this.#pending); m.set(b, this.#pending.length); b = m; this.#pending = null; }
+      if (stream && this.#label === "utf-8") {
+        const cut = utf8Tail(b);
+        if (cut < b.length) { this.#pending = b.slice(cut); b = b.subarray(0, cut); }
+      }
+      // The BOM is stripped once per stream, at its start.
+      const ignoreBOM = this.#ignoreBOM || this.#bomSeen;
+      if (b.length) this.#bomSeen = stream;
+      const out = b.length ? host.decode(this.#label, b, this.#fatal, ignoreBOM) : "";
+      if (!stream) this.#bomSeen = false;
+      return out;
+    }
   }
   const codec = (name) => ({
     encode: (b) => host.encode(name, b),
@@ -114,6 +99,451 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
     btoa: (s) => host.btoa(String(s)),
     base64: codec("base64"), base64url: codec("base64url"), base16: codec("base16"),
   };
+
+  // goja has no Symbol.asyncIterator; esbuild's for-await lowering looks
+  // for Symbol.for("Symbol.asyncIterator") then, so that is the one.
+  if (!Symbol.asyncIterator) Object.defineProperty(Symbol, "asyncIterator", { value: Symbol.for("Symbol.asyncIterator") });
+
+  // ---- streams (WHATWG Streams, default readers; see docs/edgeworkers.md) ----
+  const RS = new WeakMap(), WS = new WeakMap();
+  const isU8 = (v) => v instanceof U8;
+  const sizeOf = (strategy) => (strategy && typeof strategy.size === "function" ? strategy.size : () => 1);
+  const hwmOf = (strategy, def) => {
+    const h = strategy && strategy.highWaterMark !== undefined ? Number(strategy.highWaterMark) : def;
+    if (Number.isNaN(h) || h < 0) throw new RangeError("highWaterMark must be a non-negative number");
+    return h;
+  };
+  const deferred = () => { let resolve, reject; const promise = new Promise((a, b) => { resolve = a; reject = b; }); return { promise, resolve, reject }; };
+  const settled = (p) => { p.catch(() => {}); return p; };
+
+  function rsError(s, e) {
+    if (s.state !== "readable") return;
+    s.state = "errored"; s.error = e; s.queue = []; s.qsize = 0;
+    if (s.reader) {
+      for (const r of s.reader.reads.splice(0)) r.reject(e);
+      s.reader.closed.reject(e);
+    }
+  }
+  function rsFinishClose(s) {
+    if (s.state !== "readable") return;
+    s.state = "closed";
+    if (s.reader) {
+      for (const r of s.reader.reads.splice(0)) r.resolve({ value: undefined, done: true });
+      s.reader.closed.resolve(undefined);
+    }
+  }
+  function rsDesired(s) {
+    if (s.state === "errored") return null;
+    if (s.state === "closed") return 0;
+    return s.hwm - s.qsize;
+  }
+  function rsPull(s) {
+    if (!s.started || s.state !== "readable" || s.closeRequested || !s.source.pull) return;
+    const waiting = s.reader && s.reader.reads.length > 0;
+    if (!waiting && rsDesired(s) <= 0) return;
+    if (s.pulling) { s.pullAgain = true; return; }
+    s.pulling = true;
+    let p;
+    try { p = Promise.resolve(s.source.pull.call(s.source, s.controller)); } catch (e) { p = Promise.reject(e); }
+    p.then(() => {
+      s.pulling = false;
+      if (s.pullAgain) { s.pullAgain = false; rsPull(s); }
+    }, (e) => rsError(s, e));
+  }
+  class ReadableStreamDefaultController {
+    constructor() { throw new TypeError("Illegal constructor"); }
+    get desiredSize() { return rsDesired(RS.get(this)); }
+    enqueue(chunk) {
+      const s = RS.get(this);
+      if (s.closeRequested || s.state !== "readable") throw new TypeError("the stream is closed or errored; cannot enqueue");
+      if (s.reader && s.reader.reads.length > 0) {
+        s.reader.reads.shift().resolve({ value: chunk, done: false });
+      } else {
+        let n = 1;
+        try { n = Number(s.size(chunk)); } catch (e) { rsError(s, e); throw e; }
+        s.queue.push([chunk, n]); s.qsize += n;
+      }
+      rsPull(s);
+    }
+    close() {
+      const s = RS.get(this);
+      if (s.closeRequested || s.state !== "readable") throw new TypeError("the stream is already closing or closed");
+      s.closeRequested = true;
+      if (s.queue.length === 0) rsFinishClose(s);
+    }
+    error(e) { rsError(RS.get(this), e); }
+  }
+  class ReadableStreamDefaultReader {
+    constructor(stream) {
+      const s = RS.get(stream);
+      if (!s) throw new TypeError("not a ReadableStream");
+      if (s.reader) throw new TypeError("ReadableStream is locked");
+      const r = { reads: [], closed: deferred(), stream: s };
+      settled(r.closed.promise);
+      if (s.state === "closed") r.closed.resolve(undefined);
+      if (s.state === "errored") r.closed.reject(s.error);
+      s.reader = r;
+      RS.set(this, r);
+    }
+    get closed() { return RS.get(this).closed.promise; }
+    read() {
+      const r = RS.get(this), s = r.stream;
+      if (s.reader !== r) return Promise.reject(new TypeError("the reader was released"));
+      s.disturbed = true;
+      if (s.queue.length > 0) {
+        const [chunk, n] = s.queue.shift();
+        s.qsize -= n;
+        if (s.closeRequested && s.queue.length === 0) rsFinishClose(s); else rsPull(s);
+        return Promise.resolve({ value: chunk, done: false });
+      }
+      if (s.state === "closed") return Promise.resolve({ value: undefined, done: true });
+      if (s.state === "errored") return Promise.reject(s.error);
+      const d = deferred();
+      r.reads.push(d);
+      rsPull(s);
+      return d.promise;
+    }
+    releaseLock() {
+      const r = RS.get(this), s = r.stream;
+      if (s.reader !== r) return;
+      const e = new TypeError("the reader was released");
+      for (const d of r.reads.splice(0)) d.reject(e);
+      if (s.state === "readable") r.closed.reject(e);
+      s.reader = null;
+    }
+    cancel(reason) {
+      const r = RS.get(this);
+      if (r.stream.reader !== r) return Promise.reject(new TypeError("the reader was released"));
+      return rsCancel(r.stream, reason);
+    }
+  }
+  function rsCancel(s, reason) {
+    s.disturbed = true;
+    if (s.state === "closed") return Promise.resolve(undefined);
+    if (s.state === "errored") return Promise.reject(s.error);
+    s.queue = []; s.qsize = 0;
+    rsFinishClose(s);
+    try { return Promise.resolve(s.source.cancel ? s.source.cancel.call(s.source, reason) : undefined).then(() => undefined); } catch (e) { return Promise.reject(e); }
+  }
+  class ReadableStream {
+    constructor(source = {}, strategy = {}) {
+      if (source === null || typeof source !== "object") source = {};
+      if (source.type === "bytes") throw new RangeError("streams: byte streams (type 'bytes') are not supported by edgegate; use a default stream of Uint8Array chunks");
+      const s = { state: "readable", queue: [], qsize: 0, hwm: hwmOf(strategy, 1), size: sizeOf(strategy), source, pulling: false, pullAgain: false, started: false, closeRequested: false, error: undefined, reader: null, disturbed: false, host: null };
+      const controller = Object.create(ReadableStreamDefaultController.prototype);
+      RS.set(controller, s);
+      s.controller = controller;
+      RS.set(this, s);
+      let p;
+      try { p = Promise.resolve(source.start ? source.start.call(source, controller) : undefined); } catch (e) { p = Promise.reject(e); }
+      p.then(() => { s.started = true; rsPull(s); }, (e) => rsError(s, e));
+    }
+    get locked() { return RS.get(this).reader !== null; }
+    getReader(opts) {
+      if (opts && opts.mode === "byob") throw new TypeError("streams: BYOB readers are not supported by edgegate");
+      return new ReadableStreamDefaultReader(this);
+    }
+    cancel(reason) {
+      const s = RS.get(this);
+      if (s.reader) return Promise.reject(new TypeError("ReadableStream is locked"));
+      return rsCancel(s, reason);
+    }
+    pipeThrough(pair, opts) {
+      if (!pair || !(RS.has(pair.readable)) || !(WS.has(pair.writable))) throw new TypeError("pipeThrough: want {writable, readable}");
+      settled(this.pipeTo(pair.writable, opts));
+      return pair.readable;
+    }
+    pipeTo(dest, opts = {}) {
+      if (!WS.has(dest)) return Promise.reject(new TypeError("pipeTo: the destination is not a WritableStream"));
+      if (this.locked) return Promise.reject(new TypeError("ReadableStream is locked"));
+      if (dest.locked) return Promise.reject(new TypeError("WritableStream is locked"));
+      const { preventClose = false, preventAbort = false, preventCancel = false } = opts || {};
+      const reader = this.getReader(), writer = dest.getWriter();
+      const run = async () => {
+        for (;;) {
+          let step;
+          try { step = await reader.read(); } catch (e) {
+            if (!preventAbort) await writer.abort(e).catch(() => {});
+            throw e;
+          }
+          if (step.done) break;
+          try { await writer.write(step.value); } catch (e) {
+            if (!preventCancel) await reader.cancel(e).catch(() => {});
+            throw e;
+          }
+        }
+        if (!preventClose) await writer.close();
+      };
+      return run().finally(() => { reader.releaseLock(); writer.releaseLock(); });
+    }
+    tee() {
+      const reader = this.getReader();
+      let c1, c2, canceled1 = false, canceled2 = false, reading = false, reason1, reason2;
+      const done = deferred();
+      const pull = () => {
+        if (reading) return Promise.resolve();
+        reading = true;
+        return reader.read().then(({ value, done: end }) => {
+          reading = false;
+          if (end) {
+            try { if (!canceled1) c1.close(); } catch (e) {}
+            try { if (!canceled2) c2.close(); } catch (e) {}
+            done.resolve();
+            return;
+          }
+          if (!canceled1) c1.enqueue(value);
+          if (!canceled2) c2.enqueue(value);
+        }, (e) => { c1.error(e); c2.error(e); done.resolve(); });
+      };
+      const cancel = (which) => (reason) => {
+        if (which === 1) { canceled1 = true; reason1 = reason; } else { canceled2 = true; reason2 = reason; }
+        if (canceled1 && canceled2) return reader.cancel([reason1, reason2]);
+        return done.promise;
+      };
+      return [
+        new ReadableStream({ start(c) { c1 = c; }, pull, cancel: cancel(1) }, { highWaterMark: 0 }),
+        new ReadableStream({ start(c) { c2 = c; }, pull, cancel: cancel(2) }, { highWaterMark: 0 }),
+      ];
+    }
+    values(opts) {
+      const reader = this.getReader();
+      const preventCancel = !!(opts && opts.preventCancel);
+      return {
+        next: () => reader.read().then((r) => { if (r.done) reader.releaseLock(); return r; }),
+        return: async (v) => { if (!preventCancel) await reader.cancel(v); reader.releaseLock(); return { value: v, done: true }; },
+        [Symbol.asyncIterator]() { return this; },
+      };
+    }
+    [Symbol.asyncIterator]() { return this.values(); }
+  }
+  // A host-backed stream: bytes edgegate already has (request and
+  // sub-request bodies); untouched, they pass through without JS.
+  const fromBytes = (u8) => {
+    const rs = new ReadableStream({ start(c) { if (u8.length) c.enqueue(u8); c.close(); } }, { highWaterMark: 0 });
+    RS.get(rs).host = u8;
+    return rs;
+  };
+  const hostBytes = (rs) => {
+    const s = RS.get(rs);
+    if (!s || s.host === null || s.disturbed || s.reader) return undefined;
+    s.disturbed = true; s.queue = []; s.qsize = 0; rsFinishClose(s);
+    return s.host;
+  };
+  const isStream = (v) => RS.has(v);
+
+  function wsError(w, e) {
+    if (w.state === "errored" || w.state === "closed") return;
+    w.state = "errored"; w.error = e;
+    if (w.writer) { w.writer.closed.reject(e); w.writer.ready.reject(e); }
+  }
+  class WritableStreamDefaultController {
+    constructor() { throw new TypeError("Illegal constructor"); }
+    error(e) { wsError(WS.get(this), e); }
+    get signal() { return undefined; }
+  }
+  class WritableStreamDefaultWriter {
+    constructor(stream) {
+      const w = WS.get(stream);
+      if (!w) throw new TypeError("not a WritableStream");
+      if (w.writer) throw new TypeError("WritableStream is locked");
+      const wr = { stream: w, closed: deferred(), ready: deferred() };
+      settled(wr.closed.promise); settled(wr.ready.promise);
+      wr.ready.resolve(undefined);
+      if (w.state === "closed") wr.closed.resolve(undefined);
+      if (w.state === "errored") { wr.closed.reject(w.error); wr.ready = deferred(); settled(wr.ready.promise); wr.ready.reject(w.error); }
+      w.writer = wr;
+      WS.set(this, wr);
+    }
+    get closed() { return WS.get(this).closed.promise; }
+    get ready() { return WS.get(this).ready.promise; }
+    get desiredSize() { const w = WS.get(this).stream; return w.state === "errored" ? null : w.state === "closed" ? 0 : w.hwm - w.inflight; }
+    write(chunk) {
+      const wr = WS.get(this), w = wr.stream;
+      if (w.writer !== wr) return Promise.reject(new TypeError("the writer was released"));
+      if (w.state === "errored") return Promise.reject(w.error);
+      if (w.state !== "writable") return Promise.reject(new TypeError("the stream is closing or closed"));
+      w.inflight++;
+      const p = w.chain.then(() => {
+        if (w.state === "errored") throw w.error;
+        return w.sink.write ? w.sink.write.call(w.sink, chunk, w.controller) : undefined;
+      }).then(() => { w.inflight--; }, (e) => { w.inflight--; wsError(w, e); throw e; });
+      w.chain = settled(p.then(() => {}, () => {}));
+      return p;
+    }
+    close() {
+      const wr = WS.get(this), w = wr.stream;
+      if (w.writer !== wr) return Promise.reject(new TypeError("the writer was released"));
+      if (w.state !== "writable") return Promise.reject(w.state === "errored" ? w.error : new TypeError("the stream is closing or closed"));
+      w.state = "closing";
+      return w.chain.then(() => {
+        if (w.state === "errored") throw w.error;
+        return w.sink.close ? w.sink.close.call(w.sink) : undefined;
+      }).then(() => { w.state = "closed"; if (w.writer) w.writer.closed.resolve(undefined); }, (e) => { w.state = "writable"; wsError(w, e); throw e; });
+    }
+    abort(reason) { return wsAbort(WS.get(this).stream, reason); }
+    releaseLock() {
+      const wr = WS.get(this), w = wr.stream;
+      if (w.writer !== wr) return;
+      if (w.state === "writable" || w.state === "closing") wr.closed.reject(new TypeError("the writer was released"));
+      w.writer = null;
+    }
+  }
+  function wsAbort(w, reason) {
+    if (w.state === "closed" || w.state === "errored") return Promise.resolve(undefined);
+    wsError(w, reason);
+    try { return Promise.resolve(w.sink.abort ? w.sink.abort.call(w.sink, reason) : undefined).then(() => undefined); } catch (e) { return Promise.reject(e); }
+  }
+  class WritableStream {
+    constructor(sink = {}, strategy = {}) {
+      if (sink === null || typeof sink !== "object") sink = {};
+      const w = { state: "writable", sink, hwm: hwmOf(strategy, 1), inflight: 0, writer: null, error: undefined };
+      const controller = Object.create(WritableStreamDefaultController.prototype);
+      WS.set(controller, w);
+      w.controller = controller;
+      let p;
+      try { p = Promise.resolve(sink.start ? sink.start.call(sink, controller) : undefined); } catch (e) { p = Promise.reject(e); }
+      w.chain = settled(p.then(() => {}, (e) => { wsError(w, e); }));
+      WS.set(this, w);
+    }
+    get locked() { return WS.get(this).writer !== null; }
+    getWriter() { return new WritableStreamDefaultWriter(this); }
+    abort(reason) {
+      const w = WS.get(this);
+      if (w.writer) return Promise.reject(new TypeError("WritableStream is locked"));
+      return wsAbort(w, reason);
+    }
+    close() {
+      if (this.locked) return Promise.reject(new TypeError("WritableStream is locked"));
+      const wr = this.getWriter();
+      return wr.close().finally(() => wr.releaseLock());
+    }
+  }
+
+  class TransformStream {
+    #readable; #writable;
+    constructor(transformer = {}, writableStrategy = {}, readableStrategy = {}) {
+      if (transformer === null || typeof transformer !== "object") transformer = {};
+      let rc, backpressure = true, bpChange = deferred(), terminated = false;
+      const setBackpressure = (b) => { if (backpressure !== b) { bpChange.resolve(); bpChange = deferred(); } backpressure = b; };
+      this.#readable = new ReadableStream({
+        start(c) { rc = c; },
+        pull() { setBackpressure(false); },
+        cancel(reason) { terminated = true; wsError(WS.get(writable), reason); },
+      }, { highWaterMark: hwmOf(readableStrategy, 0), size: readableStrategy && readableStrategy.size });
+      const controller = {
+        enqueue(chunk) {
+          if (terminated) throw new TypeError("the TransformStream is terminated");
+          rc.enqueue(chunk);
+          if (rc.desiredSize <= 0) setBackpressure(true);
+        },
+        error(e) { terminated = true; rc.error(e); wsError(WS.get(writable), e); },
+        terminate() { if (!terminated) { terminated = true; try { rc.close(); } catch (e) {} wsError(WS.get(writable), new TypeError("the TransformStream was terminated")); } },
+        get desiredSize() { return rc.desiredSize; },
+      };
+      const writable = new WritableStream({
+        start() { return transformer.start ? transformer.start.call(transformer, controller) : undefined; },
+        async write(chunk) {
+          while (backpressure && !terminated) await bpChange.promise;
+          if (terminated) throw new TypeError("the TransformStream is terminated");
+          try {
+            if (transformer.transform) await transformer.transform.call(transformer, chunk, controller);
+            else controller.enqueue(chunk);
+          } catch (e) {
+            // A failing transform errors both sides, so readers see it.
+            if (!terminated) { terminated = true; rc.error(e); }
+            throw e;
+          }
+        },
+        async close() {
+          try {
+            if (transformer.flush) await transformer.flush.call(transformer, controller);
+          } catch (e) {
+            if (!terminated) { terminated = true; rc.error(e); }
+            throw e;
+          }
+          if (!terminated) { terminated = true; rc.close(); }
+        },
+        abort(reason) { terminated = true; rc.error(reason); },
+      }, writableStrategy);
+      this.#writable = writable;
+    }
+    get readable() { return this.#readable; }
+    get writable() { return this.#writable; }
+  }
+  class CountQueuingStrategy {
+    constructor({ highWaterMark } = {}) { this.highWaterMark = highWaterMark; }
+    size() { return 1; }
+  }
+  class ByteLengthQueuingStrategy {
+    constructor({ highWaterMark } = {}) { this.highWaterMark = highWaterMark; }
+    size(chunk) { return chunk.byteLength; }
+  }
+  host.setStream(fromBytes, hostBytes, isStream);
+
+  // ---- text-encode-transform ----
+  // utf8Tail is where an incomplete UTF-8 sequence at the end of b starts
+  // (b.length when it ends complete): decoders carry it to the next chunk.
+  const utf8Tail = (b) => {
+    for (let i = b.length - 1; i >= 0 && i >= b.length - 4; i--) {
+      const x = b[i];
+      if ((x & 0xc0) === 0x80) continue;
+      const need = x >= 0xf0 ? 4 : x >= 0xe0 ? 3 : x >= 0xc0 ? 2 : 1;
+      return b.length - i < need ? i : b.length;
+    }
+    return b.length;
+  };
+  class TextEncoderStream extends TransformStream {
+    constructor() {
+      super({ transform(chunk, c) { const s = String(chunk); if (s.length) c.enqueue(host.utf8Encode(s)); } });
+    }
+    get encoding() { return "utf-8"; }
+  }
+  class TextDecoderStream extends TransformStream {
+    #dec;
+    constructor(label = "utf-8", opts = {}) {
+      const dec = new TextDecoder(label, opts);
+      super({
+        transform(chunk, c) { const s = dec.decode(chunk, { stream: true }); if (s.length) c.enqueue(s); },
+        flush(c) { const s = dec.decode(); if (s.length) c.enqueue(s); },
+      });
+      this.#dec = dec;
+    }
+    get encoding() { return this.#dec.encoding; }
+    get fatal() { return this.#dec.fatal; }
+    get ignoreBOM() { return this.#dec.ignoreBOM; }
+  }
+
+  // ---- html-rewriter ----
+  class HtmlRewritingStream extends TransformStream {
+    #rules;
+    constructor() {
+      const rules = { el: [], text: [] };
+      let rw = null;
+      const dec = new TextDecoder();
+      const emit = (c, s) => { if (s.length) c.enqueue(host.utf8Encode(s)); };
+      super({
+        transform(chunk, c) {
+          if (!rw) rw = host.htmlRewriter(rules.el, rules.text);
+          emit(c, rw.write(typeof chunk === "string" ? chunk : dec.decode(chunk, { stream: true })));
+        },
+        flush(c) {
+          if (!rw) rw = host.htmlRewriter(rules.el, rules.text);
+          emit(c, rw.write(dec.decode()) + rw.close());
+        },
+      });
+      this.#rules = rules;
+    }
+    onElement(selector, handler) {
+      host.checkSelector(String(selector));
+      if (typeof handler !== "function") throw new TypeError("onElement: the handler must be a function");
+      this.#rules.el.push([String(selector), handler]);
+    }
+    onText(selector, handler) {
+      host.checkSelector(String(selector));
+      if (typeof handler !== "function") throw new TypeError("onText: the handler must be a function");
+      this.#rules.text.push([String(selector), handler]);
+    }
+  }
 
   // ---- crypto ----
   const keys = new WeakMap();
@@ -308,14 +738,35 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
     get url() { return this.#r.url; }
     getHeader(n) { const v = this.#r.headers[String(n).toLowerCase()]; return v ? v.slice() : null; }
     getHeaders() { const o = {}; for (const k in this.#r.headers) o[k] = this.#r.headers[k].slice(); return o; }
-    get body() { this.#use(); return new ReadableStream(this.#r.body); }
+    get body() { this.#use(); return fromBytes(this.#r.body); }
     #use() { if (this.#used) throw new TypeError("body already used"); this.#used = true; }
     async text() { this.#use(); return host.utf8Decode(this.#r.body); }
     async json() { this.#use(); return JSON.parse(host.utf8Decode(this.#r.body)); }
     async arrayBuffer() { this.#use(); return this.#r.body.slice().buffer; }
   }
-  const httpRequest = (url, opts = {}) =>
-    host.httpRequest(String(url), opts || {}).then((r) => new HttpResponse(r));
+  const collect = async (rs) => {
+    const parts = [];
+    let n = 0;
+    const reader = rs.getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const b = typeof value === "string" ? host.utf8Encode(value) : host.u8(value);
+      parts.push(b); n += b.length;
+    }
+    const out = new U8(n);
+    let off = 0;
+    for (const b of parts) { out.set(b, off); off += b.length; }
+    return out;
+  };
+  const httpRequest = (url, opts = {}) => {
+    opts = opts || {};
+    // A body stream made by the script is read to its end first.
+    if (isStream(opts.body) && RS.get(opts.body).host === null) {
+      return collect(opts.body).then((b) => httpRequest(url, { ...opts, body: host.fromU8(b) }));
+    }
+    return host.httpRequest(String(url), opts).then((r) => new HttpResponse(r));
+  };
 
   const modules = {
     "create-response": { createResponse },
@@ -326,11 +777,11 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
     encoding,
     crypto: cryptoModule,
     streams: {
-      ReadableStream, WritableStream: notYet("streams", "WritableStream"), TransformStream: notYet("streams", "TransformStream"),
-      ByteLengthQueuingStrategy: notYet("streams", "ByteLengthQueuingStrategy"), CountQueuingStrategy: notYet("streams", "CountQueuingStrategy"),
+      ReadableStream, WritableStream, TransformStream, ByteLengthQueuingStrategy, CountQueuingStrategy,
+      ReadableStreamDefaultReader, WritableStreamDefaultWriter,
     },
-    "text-encode-transform": { TextEncoderStream: notYet("text-encode-transform", "TextEncoderStream"), TextDecoderStream: notYet("text-encode-transform", "TextDecoderStream") },
-    "html-rewriter": { HtmlRewritingStream: notYet("html-rewriter", "HtmlRewritingStream") },
+    "text-encode-transform": { TextEncoderStream, TextDecoderStream },
+    "html-rewriter": { HtmlRewritingStream },
   };
   for (const k in modules) {
     const m = modules[k];

@@ -35,8 +35,11 @@ type Request struct {
 	Location *Location
 	Device   *Device
 	// Edgegate is the read-only request.edgegate extension: the verified
-	// identity and the request ID (nil: undefined).
-	Edgegate map[string]any
+	// identity and the request ID (nil: undefined). EdgegateFunc, when
+	// set and Edgegate is nil, builds it on first use, so requests whose
+	// script never reads request.edgegate do not pay for it.
+	Edgegate     map[string]any
+	EdgegateFunc func() map[string]any
 	// Body is the request body, for responseProvider only.
 	Body []byte
 	// Origins reports whether route({origin}) may name id.
@@ -81,6 +84,12 @@ type Reply struct {
 	Header     http.Header
 	Body       []byte
 	DenyReason string
+	// Stream, when not nil, produces the body (a ReadableStream given to
+	// createResponse): send the header, then copy it. The caller must
+	// Close it.
+	Stream *BodyStream
+
+	reader *goja.Object
 }
 
 // Response is the response the response handlers see and may change.
@@ -142,7 +151,7 @@ func NewVariables(budget int) *Variables {
 	if budget <= 0 {
 		budget = 1024
 	}
-	return &Variables{vals: map[string]string{}, budget: budget}
+	return &Variables{budget: budget}
 }
 
 // Set sets a PMUSER variable.
@@ -162,6 +171,9 @@ func (v *Variables) Set(name, value string) error {
 	}
 	if !had {
 		v.names = append(v.names, name)
+	}
+	if v.vals == nil {
+		v.vals = map[string]string{}
 	}
 	v.vals[name] = value
 	v.size = size
@@ -381,6 +393,9 @@ func (inst *instance) setupObjects() {
 	getter("userLocation", func(c *call) goja.Value { return inst.location(c.req.Location) })
 	getter("device", func(c *call) goja.Value { return inst.device(c.req.Device) })
 	getter("edgegate", func(c *call) goja.Value {
+		if c.req.Edgegate == nil && c.req.EdgegateFunc != nil {
+			c.req.Edgegate = c.req.EdgegateFunc()
+		}
 		if c.req.Edgegate == nil {
 			return goja.Undefined()
 		}
@@ -521,6 +536,19 @@ func (inst *instance) reply(status, headers, body, deny goja.Value, maxBody int,
 	if !goja.IsUndefined(body) && !goja.IsNull(body) {
 		if st := inst.streamBytes(body); st != nil {
 			r.Body = st
+		} else if inst.isStream(body) {
+			if what != "createResponse" {
+				panic(vm.NewTypeError(what + ": the body must be a string"))
+			}
+			if body.ToObject(vm).Get("locked").ToBoolean() {
+				panic(vm.NewTypeError(what + ": the body stream is locked"))
+			}
+			get, _ := goja.AssertFunction(body.ToObject(vm).Get("getReader"))
+			rd, err := get(body)
+			if err != nil {
+				panic(err)
+			}
+			r.reader = rd.ToObject(vm)
 		} else {
 			b := body.String()
 			if utf8.RuneCountInString(b) > maxBody {

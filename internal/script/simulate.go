@@ -2,6 +2,8 @@ package script
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 )
 
@@ -95,6 +97,24 @@ func (w *Worker) Simulate(ctx context.Context, req *Request, origin Origin, only
 		if res.Status == StatusSuccess && res.Provided != nil {
 			reply(res.Provided, "responseProvider")
 			provided = true
+			if st := res.Provided.Stream; st != nil {
+				// Drain the body stream as the gateway would send it; a
+				// failure mid-stream truncates it.
+				var body []byte
+				for {
+					chunk, err := st.Next(ctx)
+					if err != nil {
+						if !errors.Is(err, io.EOF) {
+							res.Status, res.Err = st.Status(), err
+							tr.Source = "responseProvider (stream failed: body truncated)"
+						}
+						break
+					}
+					body = append(body, chunk...)
+				}
+				st.Close()
+				tr.Body = body
+			}
 		}
 	}
 	if !provided {

@@ -1,0 +1,1 @@
+export const mapping = { CH: 'ch', DE: 'de', FR: 'fr' };
