@@ -44,6 +44,18 @@ CASES=(
 	# Edge scripts (issue #5): the edgegate case's route plus a bundle.
 	"ew-noop|edgegate_ew_noop|/"
 	"ew-headers|edgegate_ew_headers|/|User-Agent: Mozilla/5.0 (iPhone) Mobile"
+	# Identity and policy (issues #3, #4, #7). @RS_TOKEN@ and @ES_TOKEN@ are
+	# one token repeated (the verified-token cache path); @LUA=es-unique sends
+	# a different ES256 token on every request (every one a signature check).
+	"jwt-rs256|edgegate_id|/jwt-rs/x|Authorization: Bearer @RS_TOKEN@"
+	"jwt-es256|edgegate_id|/jwt-es/x|Authorization: Bearer @ES_TOKEN@"
+	"jwt-es256-unique|edgegate_id|/jwt-es/x|@LUA=es-unique"
+	"pipeline|edgegate_id|/pipeline/x|Authorization: Bearer @RS_TOKEN@"
+	"pipeline-audited|edgegate_audited|/pipeline/x|Authorization: Bearer @RS_TOKEN@"
+	# The edge cache (issue #6): a stored object, served by nginx proxy_cache
+	# and by edgegate without the origin.
+	"nginx-cache-hit|nginx_cache|/cached"
+	"cache-hit|edgegate_cache|/cached"
 	"ew-jwt|edgegate_ew_jwt|/api/|Authorization: Bearer eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCIsImV4cCI6NDEwMjQ0NDgwMH0.sCvxGpTwfNKweZprOWRF9s41hmYqBxLxgTkNhq08rHEbKfKyheZZGatLyQYMJFvD9zq_q2paK2JApsFNDpxY2Q"
 )
 # Cases whose median CPU µs/req is the denominator of the ratio columns
@@ -372,7 +384,7 @@ start_edgegate_with() {
 	shift 2
 	EG_PORT=$(free_port)
 	admin=$(free_port)
-	render "$tpl" "$OUT/$name.yaml" PORT="$EG_PORT" ADMIN_PORT="$admin" ORIGIN_PORT="${PORT[origin]}"
+	render "$tpl" "$OUT/$name.yaml" PORT="$EG_PORT" ADMIN_PORT="$admin" ORIGIN_PORT="${PORT[origin]}" "${EG_RENDER_VARS[@]}"
 	spawn "$name" "$OUT/$name.log" "$@" "$OUT/edgegate" serve -c "$OUT/$name.yaml"
 	EG_PID=$SPAWNED
 	if ! wait_http "http://127.0.0.1:$admin/readyz" "$EG_PID" 15 ||
@@ -400,6 +412,66 @@ edgegate_server() {
 }
 
 start_edgegate() { edgegate_server edgegate "$BENCH/edgegate.yaml"; }
+
+# mint_tokens makes the bearer cases' key sets and tokens once, with
+# bench/mint: one RS256 and one ES256 token to repeat, and a file of
+# distinct ES256 tokens for the unique-token case (read by es-unique.lua).
+EG_RENDER_VARS=()
+RS_TOKEN="" ES_TOKEN=""
+mint_tokens() {
+	[[ -n $RS_TOKEN ]] && return 0
+	go build -o "$OUT/mint" ./bench/mint || die "bench/mint does not build"
+	RS_TOKEN=$("$OUT/mint" -alg RS256 -iss https://rs.bench.edgegate.test -jwks "$OUT/jwks-rs.json" -n 1)
+	"$OUT/mint" -alg ES256 -iss https://es.bench.edgegate.test -jwks "$OUT/jwks-es.json" \
+		-n "${BENCH_UNIQUE_TOKENS:-40000}" >"$OUT/tokens-es.txt"
+	ES_TOKEN=$(head -n 1 "$OUT/tokens-es.txt")
+	cat >"$OUT/es-unique.lua" <<LUA
+local toks = {}
+for line in io.lines("$OUT/tokens-es.txt") do toks[#toks + 1] = line end
+local i = math.random(#toks)
+request = function()
+  i = i % #toks + 1
+  return wrk.format(nil, nil, {["Authorization"] = "Bearer " .. toks[i]})
+end
+LUA
+	EG_RENDER_VARS=(JWKS_RS="$OUT/jwks-rs.json" JWKS_ES="$OUT/jwks-es.json")
+}
+start_edgegate_id() { mint_tokens && edgegate_server edgegate_id "$BENCH/edgegate-identity.yaml"; }
+start_edgegate_audited() {
+	mint_tokens
+	rm -rf "$OUT/audit" && mkdir -p "$OUT/audit"
+	edgegate_server edgegate_audited "$BENCH/edgegate-audited.yaml"
+}
+start_edgegate_cache() { edgegate_server edgegate_cache "$BENCH/edgegate-cache.yaml"; }
+
+start_nginx_cache() {
+	PORT[nginx_cache]=$(free_port)
+	rm -rf "$OUT/nginx-cache-tmp" && mkdir -p "$OUT/nginx-cache-tmp"
+	render "$BENCH/nginx-cache.conf" "$OUT/nginx-cache.conf" \
+		PORT="${PORT[nginx_cache]}" ORIGIN_PORT="${PORT[origin]}"
+	spawn nginx_cache "$OUT/nginx-cache.log" taskset -c "$SUT_CPU" \
+		nginx -p "$OUT/nginx-cache-tmp" -c "$OUT/nginx-cache.conf" -g 'daemon off;'
+	PID[nginx_cache]=$SPAWNED
+	wait_http "http://127.0.0.1:${PORT[nginx_cache]}/" "${PID[nginx_cache]}" ||
+		die "nginx cache did not start: $(tail -n 5 "$OUT/nginx-cache.log" "$OUT/nginx-cache-error.log" 2>/dev/null)"
+}
+
+# wrk_flags ARRAY FIELDS...: the wrk flags of a case's extra fields: a
+# header (with @RS_TOKEN@/@ES_TOKEN@ filled in here, so tokens never reach
+# results.json), or @LUA=NAME for a request script.
+wrk_flags() {
+	local -n _out=$1
+	shift
+	local f
+	for f in "$@"; do
+		if [[ $f == @LUA=* ]]; then
+			_out+=(-s "$OUT/${f#@LUA=}.lua")
+		else
+			f=${f//@RS_TOKEN@/$RS_TOKEN}
+			_out+=(-H "${f//@ES_TOKEN@/$ES_TOKEN}")
+		fi
+	done
+}
 start_edgegate_ew_noop() { edgegate_server edgegate_ew_noop "$BENCH/edgegate-ew-noop.yaml"; }
 start_edgegate_ew_headers() { edgegate_server edgegate_ew_headers "$BENCH/edgegate-ew-headers.yaml"; }
 start_edgegate_ew_jwt() { edgegate_server edgegate_ew_jwt "$BENCH/edgegate-ew-jwt.yaml"; }
@@ -440,8 +512,7 @@ measure_once() {
 	local case=$1 server=$2 url=$3 run=$4 attempt=$5
 	shift 5
 	local -a hdr=()
-	local h
-	for h in "$@"; do hdr+=(-H "$h"); done
+	wrk_flags hdr "$@"
 	local sut=${PID[$server]} org=${PID[origin]}
 	local tag="$case-$run-$attempt" wout
 	wout="$OUT/wrk/$tag.txt"
@@ -541,8 +612,7 @@ run_case() {
 	local url="http://127.0.0.1:${PORT[$server]}$path"
 	log "case $name: $url (warm-up ${WARMUP}s, $RUNS × ${DURATION}s)"
 	local -a hflags=()
-	local h
-	for h in "${hdrs[@]}"; do hflags+=(-H "$h"); done
+	wrk_flags hflags "${hdrs[@]}"
 	taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${hflags[@]}" "$url" >"$OUT/wrk/$name-warmup.txt" 2>&1 ||
 		log "case $name: warm-up wrk failed (see bench/out/wrk/$name-warmup.txt)"
 

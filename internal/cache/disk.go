@@ -71,6 +71,16 @@ func openDisk(dir string, max int64, s *Store) (*diskTier, error) {
 	d.create = func(name string) (io.WriteCloser, error) {
 		return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	}
+	// Leftovers of writes a crash cut short go before the writer starts:
+	// removing them later, in scan, could remove a file the writer of this
+	// very store is writing.
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, de := range ents {
+			if strings.HasPrefix(de.Name(), ".tmp") {
+				_ = os.Remove(filepath.Join(dir, de.Name()))
+			}
+		}
+	}
 	d.wg.Add(2)
 	go d.scan()
 	go d.writer()
@@ -94,8 +104,7 @@ func (d *diskTier) scan() {
 	for _, de := range ents {
 		name := de.Name()
 		if strings.HasPrefix(name, ".tmp") {
-			_ = os.Remove(filepath.Join(d.dir, name))
-			continue
+			continue // being written now (leftovers were removed at open)
 		}
 		if len(name) != 32 {
 			continue
