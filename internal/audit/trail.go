@@ -809,8 +809,11 @@ func (t *Trail) Close() error {
 		deadline := time.Now().Add(t.opts.CloseTimeout)
 		for time.Now().Before(deadline) {
 			pending := int64(0)
+			// A sink that is down may be back any moment (its retry is
+			// in backoff): give it until the deadline too. What is left
+			// stays in the spool and goes out at the next start.
 			for _, o := range t.outlets {
-				if o.async && o.up.Load() {
+				if o.async {
 					pending += o.spool.pending()
 				}
 			}
