@@ -1,7 +1,9 @@
 // Package gateway is the edge: it compiles a validated configuration into an
-// immutable *Snapshot, serves requests through the pipeline
-// (framing guard → hygiene → route → redirect or forward), and swaps
-// snapshots on reload, make before break.
+// immutable *Snapshot, serves requests through the pipeline (framing guard →
+// hygiene → gateway endpoints → route → authentication → policy →
+// onClientRequest → redirect, or cache → origin-side scripts → origin with a
+// signed identity assertion), and swaps snapshots on reload, make before
+// break. Each later stage lives in a stage_<name>.go file of its own.
 //
 // A request loads the snapshot once, at its start, and uses that one to its
 // end; a reload builds the next snapshot beside the current one (reusing
@@ -40,9 +42,10 @@ type Snapshot struct {
 	cache   *cacheStage
 }
 
-// Compile builds a snapshot from cfg. prev, when not nil, is the snapshot in
-// service: pools with identical configuration are taken over from it.
-// The returned snapshot's pools are not started; Gateway.activate does that.
+// compile builds a snapshot from cfg. prev, when not nil, is the snapshot in
+// service: pools with identical configuration, JWKS key sets, compiled CEL
+// and compiled scripts are taken over from it. The returned snapshot's pools
+// are not started; New and Apply do that once it is complete.
 func (g *Gateway) compile(cfg *config.Config, prev *Snapshot) (*Snapshot, error) {
 	snap, err := compileCore(cfg, prev, g.metrics, g.log)
 	if err != nil {
