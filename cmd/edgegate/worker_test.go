@@ -15,8 +15,18 @@ import (
 	"time"
 )
 
+// testBundle finds a bundle: the shipped example of that name when there
+// is one, else a test-only bundle.
 func testBundle(name string) string {
+	if p := filepath.Join("..", "..", "examples", "edgeworkers", name); dirExists(p) {
+		return p
+	}
 	return filepath.Join("..", "..", "internal", "script", "testdata", "bundles", name)
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
 
 // writeBundle writes a bundle directory with main.js and a bundle.json of

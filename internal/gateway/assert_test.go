@@ -79,54 +79,6 @@ func idpToken(sub, email string, groups ...string) string {
 	return in + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// startGatewayWith is startGateway with a chance to adjust the loaded
-// configuration (fast key rotation, which the schema does not allow).
-func startGatewayWith(t *testing.T, src string, mutate func(*config.Config)) *testGateway {
-	t.Helper()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "edgegate.yaml")
-	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(file)
-	if err != nil {
-		t.Fatalf("load config: %v", err)
-	}
-	if mutate != nil {
-		mutate(cfg)
-	}
-	logs := &syncBuffer{}
-	g, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), AccessLog: io.Discard})
-	if err != nil {
-		t.Fatalf("new gateway: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	up := make(chan Listening, 1)
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, func(l Listening) { up <- l }) }()
-	var l Listening
-	select {
-	case l = <-up:
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		cancel()
-		t.Fatal("gateway did not start")
-	}
-	tg := &testGateway{g: g, addr: l.Public[0], admin: l.Admin, logs: logs, file: file}
-	var once sync.Once
-	tg.stop = func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			g.Close()
-		})
-	}
-	t.Cleanup(tg.stop)
-	return tg
-}
-
 // verifyingOrigin is an origin behind pkg/verifier's middleware that
 // answers with the identity and every assertion header it received.
 type verifyingOrigin struct {

@@ -59,6 +59,13 @@ func (tg *testGateway) url(path string) string { return "http://" + tg.addr + pa
 // reloads work), loads it and serves it until the test ends.
 func startGateway(t *testing.T, src string) *testGateway {
 	t.Helper()
+	return startGatewayWith(t, src, nil)
+}
+
+// startGatewayWith is startGateway with a chance to adjust the loaded
+// configuration (fast key rotation, which the schema does not allow).
+func startGatewayWith(t *testing.T, src string, mutate func(*config.Config)) *testGateway {
+	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "edgegate.yaml")
 	if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
@@ -67,6 +74,9 @@ func startGateway(t *testing.T, src string) *testGateway {
 	cfg, err := config.Load(file)
 	if err != nil {
 		t.Fatalf("load config: %v", err)
+	}
+	if mutate != nil {
+		mutate(cfg)
 	}
 	logs, access := &syncBuffer{}, &syncBuffer{}
 	g, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), AccessLog: access})

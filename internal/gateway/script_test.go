@@ -22,8 +22,17 @@ import (
 	"github.com/edgegate/edgegate/internal/config"
 )
 
+// bundlePath finds a test bundle: the shipped example of that name when
+// there is one (so the examples are what the tests prove), else a
+// test-only bundle.
 func bundlePath(t testing.TB, name string) string {
-	p, err := filepath.Abs(filepath.Join("..", "script", "testdata", "bundles", name))
+	p, err := filepath.Abs(filepath.Join("..", "..", "examples", "edgeworkers", name))
+	if err == nil {
+		if _, serr := os.Stat(p); serr == nil {
+			return p
+		}
+	}
+	p, err = filepath.Abs(filepath.Join("..", "script", "testdata", "bundles", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,1 +1,0 @@
-export const mapping = { CH: 'ch', DE: 'de', FR: 'fr' };
