@@ -102,7 +102,11 @@ export async function onClientRequest(request) {
 			req.Path = tc.path
 			start := time.Now()
 			res := run(t, w, OnClientRequest, req, nil)
-			if res.Status != tc.status {
+			// Unbounded recursion must be stopped by a limit; which one
+			// comes first (stack depth or CPU, metered as engine time) depends
+			// on how loaded the machine is, as under -race in CI.
+			stackStopped := tc.path == "/stack" && res.Status == StatusCPUTimeout
+			if res.Status != tc.status && !stackStopped {
 				t.Fatalf("status %s (%v), want %s", res.Status, res.Err, tc.status)
 			}
 			if tc.status == StatusCPUTimeout && (res.CPU < 10*time.Millisecond || time.Since(start) > 5*time.Second) {
