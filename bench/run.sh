@@ -144,15 +144,25 @@ stop_pid() {
 
 # used_ports prints the local ports of every TCP socket, in any state: an
 # established connection on a port makes bind() fail as surely as a listener.
+# The hex port is converted by bash, not awk: Debian's default awk (mawk) has
+# no strtonum, and a failed conversion would silently report every port free.
 used_ports() {
-	awk 'FNR > 1 { split($2, a, ":"); print strtonum("0x" a[2]) }' \
-		/proc/net/tcp /proc/net/tcp6 2>/dev/null || true
+	local f _ local_addr _rest
+	for f in /proc/net/tcp /proc/net/tcp6; do
+		[[ -r $f ]] || continue
+		while read -r _ local_addr _rest; do
+			[[ $local_addr == *:* ]] || continue
+			echo $((16#${local_addr##*:}))
+		done <"$f"
+	done
 }
 
-# free_port prints a port that no socket uses and that this script has not
-# handed out yet. It picks below the kernel's ephemeral range, so that
-# outgoing connections (ours or a neighbour's) do not take it between the
-# check and the server's bind().
+# free_port sets FREE_PORT to a port that no socket uses and that this script
+# has not handed out yet. It sets a variable instead of printing, because a
+# $(...) caller would run it in a subshell and lose the USED_PORTS record.
+# It picks below the kernel's ephemeral range, so that outgoing connections
+# (ours or a neighbour's) do not take it between the check and the server's
+# bind().
 free_port() {
 	local busy p lo=10000 hi
 	hi=$(awk '{ print $1 - 1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32767)
@@ -162,7 +172,7 @@ free_port() {
 		p=$((lo + RANDOM % (hi - lo)))
 		if [[ $busy != *" $p "* && $USED_PORTS != *" $p "* ]]; then
 			USED_PORTS+="$p "
-			echo "$p"
+			FREE_PORT=$p
 			return 0
 		fi
 	done
@@ -313,7 +323,8 @@ fi
 # SKIP[server] with a reason for optional peers that are not installed.
 
 start_origin() {
-	PORT[origin]=$(free_port)
+	free_port
+	PORT[origin]=$FREE_PORT
 	rm -rf "$OUT/origin-tmp" && mkdir -p "$OUT/origin-tmp"
 	render "$BENCH/origin.conf" "$OUT/origin.conf" PORT="${PORT[origin]}"
 	spawn origin "$OUT/origin.log" taskset -c "$LOAD_CPU" \
@@ -327,7 +338,8 @@ start_origin() {
 }
 
 start_nginx() {
-	PORT[nginx]=$(free_port)
+	free_port
+	PORT[nginx]=$FREE_PORT
 	rm -rf "$OUT/nginx-proxy-tmp" && mkdir -p "$OUT/nginx-proxy-tmp"
 	render "$BENCH/nginx-proxy.conf" "$OUT/nginx-proxy.conf" \
 		PORT="${PORT[nginx]}" ORIGIN_PORT="${PORT[origin]}"
@@ -343,7 +355,8 @@ start_haproxy() {
 		SKIP[haproxy]="haproxy not installed (BENCH_INSTALL_PEERS=1 installs it)"
 		return 0
 	fi
-	PORT[haproxy]=$(free_port)
+	free_port
+	PORT[haproxy]=$FREE_PORT
 	render "$BENCH/haproxy.cfg" "$OUT/haproxy.cfg" PORT="${PORT[haproxy]}" ORIGIN_PORT="${PORT[origin]}"
 	spawn haproxy "$OUT/haproxy.log" taskset -c "$SUT_CPU" haproxy -db -f "$OUT/haproxy.cfg"
 	PID[haproxy]=$SPAWNED
@@ -352,7 +365,8 @@ start_haproxy() {
 }
 
 start_refproxy() {
-	PORT[refproxy]=$(free_port)
+	free_port
+	PORT[refproxy]=$FREE_PORT
 	spawn refproxy "$OUT/refproxy.log" env GOMAXPROCS=1 taskset -c "$SUT_CPU" \
 		"$OUT/refproxy" -listen "127.0.0.1:${PORT[refproxy]}" -origin "http://127.0.0.1:${PORT[origin]}"
 	PID[refproxy]=$SPAWNED
@@ -365,7 +379,8 @@ start_caddy() {
 		SKIP[caddy]="caddy not installed (BENCH_INSTALL_PEERS=1 installs it)"
 		return 0
 	fi
-	PORT[caddy]=$(free_port)
+	free_port
+	PORT[caddy]=$FREE_PORT
 	mkdir -p "$OUT/caddy-home"
 	render "$BENCH/Caddyfile" "$OUT/Caddyfile" PORT="${PORT[caddy]}" ORIGIN_PORT="${PORT[origin]}"
 	spawn caddy "$OUT/caddy.log" env GOMAXPROCS=1 HOME="$OUT/caddy-home" \
@@ -382,8 +397,10 @@ start_caddy() {
 start_edgegate_with() {
 	local tpl=$1 name=$2 admin
 	shift 2
-	EG_PORT=$(free_port)
-	admin=$(free_port)
+	free_port
+	EG_PORT=$FREE_PORT
+	free_port
+	admin=$FREE_PORT
 	render "$tpl" "$OUT/$name.yaml" PORT="$EG_PORT" ADMIN_PORT="$admin" ORIGIN_PORT="${PORT[origin]}" "${EG_RENDER_VARS[@]}"
 	spawn "$name" "$OUT/$name.log" "$@" "$OUT/edgegate" serve -c "$OUT/$name.yaml"
 	EG_PID=$SPAWNED
@@ -445,7 +462,8 @@ start_edgegate_audited() {
 start_edgegate_cache() { edgegate_server edgegate_cache "$BENCH/edgegate-cache.yaml"; }
 
 start_nginx_cache() {
-	PORT[nginx_cache]=$(free_port)
+	free_port
+	PORT[nginx_cache]=$FREE_PORT
 	rm -rf "$OUT/nginx-cache-tmp" && mkdir -p "$OUT/nginx-cache-tmp"
 	render "$BENCH/nginx-cache.conf" "$OUT/nginx-cache.conf" \
 		PORT="${PORT[nginx_cache]}" ORIGIN_PORT="${PORT[origin]}"
@@ -687,7 +705,8 @@ if ((EDGEGATE_OK)); then
 		log "edgegate dev-like config did not start; idle RSS not measured"
 	fi
 fi
-rp_port=$(free_port)
+free_port
+rp_port=$FREE_PORT
 spawn refproxy-idle "$OUT/refproxy-idle.log" "$OUT/refproxy" -listen "127.0.0.1:$rp_port" -origin "http://127.0.0.1:${PORT[origin]}"
 rp_pid=$SPAWNED
 if wait_http "http://127.0.0.1:$rp_port/" "$rp_pid"; then
