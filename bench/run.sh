@@ -16,6 +16,7 @@
 #   BENCH_WARMUP=1           seconds of warm-up per case
 #   BENCH_CONNECTIONS=64     wrk connections
 #   BENCH_CASES=a,b          run only these cases (names from CASES below)
+#   BENCH_OUT=DIR            work and result directory (default bench/out)
 #   BENCH_ALLOW_MISSING=1    skip (do not fail) when edgegate does not build/start
 #   BENCH_INSTALL_PEERS=1    apt-get install haproxy and caddy if missing
 #   BENCH_GATE_RETRIES=1     re-runs of a run that saw foreign CPU load > 5 %
@@ -66,7 +67,7 @@ RATIO_BASES=(nginx refproxy edgegate)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 BENCH=$ROOT/bench
-OUT=$BENCH/out
+OUT=${BENCH_OUT:-$BENCH/out}
 export PATH="$PATH:/usr/local/go/bin"
 
 RUNS=${BENCH_RUNS:-3}
