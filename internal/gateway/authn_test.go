@@ -1,9 +1,7 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,9 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -29,83 +25,38 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/testpeer"
 )
 
-// bearerOP is e2e/oidc-provider.mjs (the npm oidc-provider) on loopback.
-type bearerOP struct {
-	Issuer string `json:"issuer"`
-	Admin  string `json:"admin"`
-}
+// bearerOP is the real npm oidc-provider (internal/testpeer) on loopback.
+type bearerOP struct{ *testpeer.OIDCProvider }
 
 // startBearerOP starts the real provider; missing node or
 // e2e/node_modules fails the test (scripts/test-all installs them).
 func startBearerOP(t *testing.T, args ...string) *bearerOP {
 	t.Helper()
-	root, _ := filepath.Abs("../..")
-	node, err := exec.LookPath("node")
+	p, err := testpeer.StartOIDCProvider(args...)
 	if err != nil {
-		t.Fatal("node is not on PATH; run scripts/test-all (it installs nodejs and npm ci --prefix e2e)")
-	}
-	if _, err := os.Stat(filepath.Join(root, "e2e", "node_modules", "oidc-provider")); err != nil {
-		t.Fatal("e2e/node_modules/oidc-provider is missing; run scripts/test-all (npm ci --prefix e2e)")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(root, "e2e", "oidc-provider.mjs")}, args...)...)
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	var p bearerOP
-	select {
-	case l := <-line:
-		if json.Unmarshal([]byte(l), &p) != nil || p.Issuer == "" {
-			t.Fatalf("oidc-provider did not start: %q\n%s", l, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("oidc-provider did not start within 30s")
-	}
-	return &p
+	t.Cleanup(p.Close)
+	return &bearerOP{p}
 }
 
 func (p *bearerOP) token(t *testing.T) string {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api:read"}}
-	req, _ := http.NewRequest(http.MethodPost, p.Issuer+"/token", strings.NewReader(form.Encode()))
-	req.SetBasicAuth("svc", "svc-secret")
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
+	tok, err := p.Token("api:read")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if json.NewDecoder(resp.Body).Decode(&body) != nil || body.AccessToken == "" {
-		t.Fatalf("token endpoint: %d", resp.StatusCode)
-	}
-	return body.AccessToken
+	return tok
 }
 
 func (p *bearerOP) admin(t *testing.T, action string) {
 	t.Helper()
-	resp, err := http.Post(p.Admin+"/"+action, "application/json", nil)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("%s: %v", action, err)
+	if _, err := p.AdminAction(action); err != nil {
+		t.Fatal(err)
 	}
-	resp.Body.Close()
 }
 
 // call sends GET path with an optional bearer token and returns status,
