@@ -22,9 +22,13 @@ import (
 type Config struct {
 	// File is the path the configuration was read from ("" for in-memory).
 	File string
-	// Hash is the SHA-256 (hex) of the source bytes, used to skip reloads
-	// of an unchanged file and to name the active version in logs.
+	// Hash is the SHA-256 (hex) of the source bytes and of every file the
+	// validator read (key sets, secrets, certificates, redirect maps), used
+	// to skip reloads of an unchanged configuration and to name the active
+	// version in logs.
 	Hash string
+	// inputs are the files read while validating, folded into Hash.
+	inputs []fileDigest
 	// Version is the schema version declared by the file (currently 1).
 	Version int
 

@@ -99,3 +99,37 @@ func TestIdentityDefaults(t *testing.T) {
 		t.Fatal("a route without auth must be public")
 	}
 }
+
+// TestHashCoversReadFiles: a SIGHUP after editing only a key set or a
+// secret must reload, so the files the validator reads are part of the
+// configuration's hash.
+func TestHashCoversReadFiles(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "hmac.secret")
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(secret, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := []byte(issuerYAML(`name: idp, issuer: "https://idp.example", audiences: [api], algorithms: [HS256], hmac_secret_file: "` + secret + `"`))
+	write(strings.Repeat("a", 40))
+	c1, err := LoadBytes(testFile, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := LoadBytes(testFile, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1.Hash != c2.Hash {
+		t.Fatal("the same source and files hash differently")
+	}
+	write(strings.Repeat("b", 40))
+	c3, err := LoadBytes(testFile, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c3.Hash == c1.Hash {
+		t.Error("Hash did not change when only hmac_secret_file's contents did")
+	}
+}

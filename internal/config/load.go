@@ -54,11 +54,17 @@ func LoadBytes(file string, src []byte) (*Config, error) {
 }
 
 // contentHash names a configuration by everything it is made of: the file
-// and the redirect map files it loads, so editing only a map file is a
-// change too (a reload of the same hash is skipped).
+// and every file the validator read (redirect maps, key sets, secrets,
+// certificates), so editing only one of those is a change too (a reload of
+// the same hash is skipped). The map entries are hashed as well as the map
+// file, because the map is what the routes use.
 func contentHash(src []byte, cfg *Config) string {
 	h := sha256.New()
 	h.Write(src)
+	for _, in := range cfg.inputs {
+		fmt.Fprintf(h, "\x00file %s\x00", in.path)
+		h.Write(in.sum[:])
+	}
 	for _, r := range cfg.Routes {
 		if r.Redirect == nil || r.Redirect.MapFile == "" {
 			continue

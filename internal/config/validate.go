@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -91,6 +92,7 @@ func Validate(raw *RawConfig, pos *Positions) (*Config, error) {
 		v.sort()
 		return nil, v.errs
 	}
+	cfg.inputs = v.inputs
 	return cfg, nil
 }
 
@@ -102,6 +104,14 @@ type validator struct {
 	errs ErrorList
 	// sockets are the listener addresses seen so far, to catch clashes.
 	sockets []socket
+	// inputs are the files read while validating, for the config's hash.
+	inputs []fileDigest
+}
+
+// fileDigest names one file a configuration was built from.
+type fileDigest struct {
+	path string
+	sum  [sha256.Size]byte
 }
 
 type socket struct {
@@ -236,6 +246,7 @@ func (v *validator) readFile(path, name string, limit int64) (resolved string, d
 		v.errorf(path, "%q is larger than %s", resolved, formatSize(limit))
 		return resolved, nil, false
 	}
+	v.inputs = append(v.inputs, fileDigest{path: resolved, sum: sha256.Sum256(data)})
 	return resolved, data, true
 }
 
