@@ -200,7 +200,7 @@ wait_http() {
 render() {
 	local tpl=$1 dest=$2 kv
 	shift 2
-	local -a args=(-e "s|@OUT@|$OUT|g")
+	local -a args=(-e "s|@OUT@|$OUT|g" -e "s|@BENCH@|$BENCH|g")
 	for kv in "$@"; do
 		args+=(-e "s|@${kv%%=*}@|${kv#*=}|g")
 	done

@@ -65,7 +65,8 @@ type RawBundle struct {
 	Name *string `yaml:"name"`
 	// A bundle directory or .tgz holding main.js (or main.ts) and
 	// bundle.json; its version is bundle.json's edgeworker-version. Give
-	// path or versions.
+	// path or versions. "embedded:<name>" names one of the example bundles
+	// the binary carries (examples/edgeworkers), such as "embedded:dev".
 	Path *string `yaml:"path"`
 	// Several versions of the bundle (directories or .tgz files), each
 	// with its own edgeworker-version; every one is loaded and checked so

@@ -183,7 +183,10 @@ func (v *validator) scripts(raw *RawConfig) Scripts {
 				v.errorf(sr.path, "must not be empty; give a bundle directory or .tgz")
 				continue
 			}
-			file := v.resolve(sr.name)
+			file := sr.name
+			if !script.IsEmbedded(file) {
+				file = v.resolve(sr.name)
+			}
 			bundle, err := script.LoadBundle(file)
 			if err != nil {
 				var be script.BundleErrors
@@ -340,7 +343,10 @@ func (v *validator) hasVersion(rb *RawBundle, id string) bool {
 		paths = []string{*rb.Path}
 	}
 	for _, p := range paths {
-		if ver, err := script.ReadVersion(v.resolve(p)); err == nil && ver == id {
+		if !script.IsEmbedded(p) {
+			p = v.resolve(p)
+		}
+		if ver, err := script.ReadVersion(p); err == nil && ver == id {
 			return true
 		}
 	}

@@ -40,6 +40,10 @@ var DefaultAddrs = Addrs{Gateway: "127.0.0.1:8080", Admin: "127.0.0.1:9901", Ori
 // the audience of dev tokens.
 const DevClientID = "edgegate"
 
+// DebugTokenEnv is the environment variable holding the EdgeWorkers debug
+// token of the dev routes (Akamai-EW-Trace); unset, no debug headers.
+const DebugTokenEnv = "EDGEGATE_DEV_EW_TRACE"
+
 // withProvider fills in the provider address for callers that predate it.
 func (a Addrs) withProvider() Addrs {
 	if a.Provider == "" {
@@ -64,9 +68,10 @@ func Config(a Addrs) []byte {
 	a = a.withProvider()
 	data := struct {
 		Addrs
-		ClientID  string
-		Callbacks []string
-	}{a, DevClientID, a.callbackHosts()}
+		ClientID      string
+		Callbacks     []string
+		DebugTokenEnv string
+	}{a, DevClientID, a.callbackHosts(), DebugTokenEnv}
 	if err := configTmpl.Execute(&b, data); err != nil {
 		// The template is a constant; failing to execute it is a bug.
 		panic(err)
@@ -93,6 +98,14 @@ pools:
       path: /healthz
       interval: 2s
       timeout: 1s
+  # The dev provider, for its public keys (route ew-keys).
+  - name: dev-provider
+    members:
+      - url: http://{{.Provider}}
+# EdgeWorkers: examples/edgeworkers/dev, carried in the binary.
+scripts:
+  bundles:
+    - {name: dev, path: "embedded:dev"}
 # The embedded OpenID provider (development only) and its dev users.
 dev_provider:
   address: "{{.Provider}}"
@@ -119,6 +132,26 @@ login:
   session:
     idle_timeout: 1h
 routes:
+  # The dev provider's JWKS, which the "dev" bundle fetches with httpRequest.
+  - name: ew-keys
+    match:
+      path_exact: /ew/keys
+    pool: dev-provider
+    rewrite:
+      strip_prefix: /ew/keys
+      replace_prefix: /keys
+  # The "dev" EdgeWorkers bundle: a JWT check (/ew/jwt/), redirects
+  # (/ew/promo, /ew/old-page, /ew/docs) and an A/B cookie route (/ew/ab/).
+  - name: ew-demo
+    match:
+      path_prefix: /ew/
+    pool: demo
+    script:
+      bundle: dev
+      debug_token_env: {{.DebugTokenEnv}}
+      variables:
+        PMUSER_JWT_ISSUER: "http://{{.Provider}}"
+        PMUSER_JWT_AUDIENCE: {{.ClientID}}
   - name: app
     match:
       path_prefix: /app/
@@ -341,6 +374,16 @@ Call the API with a dev token:
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/private/orders   # route "private-api": bearer or session
   curl -si %[1]s/api/private/orders      # without a token: 401 with WWW-Authenticate
 
+EdgeWorkers (bundle "dev" = examples/edgeworkers/dev, on route "ew-demo"):
+  curl -si %[1]s/ew/jwt/orders           # JWT check with crypto.subtle: no token, 401 from onClientRequest
+  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/ew/jwt/orders   # dev token verified: X-Jwt-Sub at the origin
+  curl -si %[1]s/ew/promo                # redirect table (redirects.json): 302 to /ew/ab/?from=promo
+  curl -si %[1]s/ew/ab/                  # A/B: Set-Cookie ab=a|b, X-AB header, ?variant= at the origin
+  curl -si -b ab=b %[1]s/ew/ab/          # the cookie is honoured: always variant b
+  edgegate worker test embedded:dev --url http://localhost/ew/promo   # the same bundle, without the gateway
+  Debug headers: start with %[5]s=mytoken, then add
+    -H 'Pragma: akamai-x-ew-debug' -H 'Akamai-EW-Trace: mytoken'
+
 Try:
   curl -s %[1]s/hello                    # proxied; the origin echoes what it saw
   curl -s %[1]s/api/users?id=7           # route "api" (public): /api stripped, /v1 added, headers set
@@ -351,5 +394,5 @@ Try:
   edgegate route -c <(edgegate dev --print-config) http://localhost/api/users   # which route, and why
 
 Press Ctrl-C to stop.
-`, g, adm, a.Origin, a.Provider)
+`, g, adm, a.Origin, a.Provider, DebugTokenEnv)
 }

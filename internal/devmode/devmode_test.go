@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +18,9 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/devidp"
 	"github.com/edgegate/edgegate/internal/devmode"
+	"github.com/edgegate/edgegate/internal/gateway"
 	"github.com/edgegate/edgegate/internal/route"
 )
 
@@ -52,8 +55,12 @@ func TestConfig(t *testing.T) {
 			if cfg.Admin.Address != tc.a.Admin {
 				t.Errorf("admin address = %q, want %q", cfg.Admin.Address, tc.a.Admin)
 			}
-			if len(cfg.Pools) != 1 || len(cfg.Pools[0].Members) != 1 || cfg.Pools[0].Members[0].URL.Host != tc.a.Origin {
-				t.Errorf("pools = %+v, want one member at %s", cfg.Pools, tc.a.Origin)
+			if len(cfg.Pools) != 2 || len(cfg.Pools[0].Members) != 1 || cfg.Pools[0].Members[0].URL.Host != tc.a.Origin ||
+				cfg.Pools[1].Name != "dev-provider" || cfg.Pools[1].Members[0].URL.Host != tc.a.Provider {
+				t.Errorf("pools = %+v, want demo (one member at %s) and dev-provider (%s)", cfg.Pools, tc.a.Origin, tc.a.Provider)
+			}
+			if b := cfg.Scripts.Bundle("dev"); b == nil || len(b.Versions) != 1 || b.Versions[0].Path != "embedded:dev" {
+				t.Errorf("scripts = %+v, want the embedded dev bundle", cfg.Scripts)
 			}
 			if len(tab.Routes()) != len(cfg.Routes) || len(cfg.Routes) == 0 {
 				t.Errorf("%d routes compiled of %d", len(tab.Routes()), len(cfg.Routes))
@@ -111,6 +118,8 @@ func TestBanner(t *testing.T) {
 		"origin.test:3333", "/a/%2e%2e/etc/passwd", "/a%2fb",
 		"http://idp.test:4444", "DEVELOPMENT ONLY", "http://gw.test:1111/app/", "edgegate token --user alice",
 		"Authorization: Bearer $TOKEN", "/api/private/orders", "/.edgegate/whoami",
+		"http://gw.test:1111/ew/jwt/orders", "http://gw.test:1111/ew/promo", "http://gw.test:1111/ew/ab/", "-b ab=b",
+		"worker test embedded:dev", "Pragma: akamai-x-ew-debug", devmode.DebugTokenEnv,
 	} {
 		if !strings.Contains(b, want) {
 			t.Errorf("banner lacks %q:\n%s", want, b)
@@ -345,5 +354,164 @@ func TestServeOrigin(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("ServeOrigin did not return after its context was cancelled")
+	}
+}
+
+// freeAddr reserves a loopback port and releases it for the caller.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestDevEdgeWorkers starts a real dev instance on loopback (demo origin,
+// dev provider, gateway with the built-in configuration) and follows the
+// banner's EdgeWorkers lines: the JWT check with a dev token and without,
+// the redirect, and the A/B cookie set and honoured.
+func TestDevEdgeWorkers(t *testing.T) {
+	a := devmode.Addrs{Gateway: freeAddr(t), Admin: freeAddr(t), Origin: freeAddr(t), Provider: freeAddr(t)}
+	t.Setenv(devmode.DebugTokenEnv, "dev-trace")
+	cfg, err := config.LoadBytes("(edgegate dev)", devmode.Config(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	originLn, err := net.Listen("tcp", a.Origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = devmode.ServeOrigin(ctx, originLn, devmode.Origin()) }()
+	idpLn, err := net.Listen("tcp", cfg.DevProvider.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := devidp.New(cfg.DevProvider, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.Serve(ctx, idpLn) }()
+	g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.DiscardHandler), AccessLog: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	ready, served := make(chan struct{}), make(chan error, 1)
+	go func() { served <- g.Serve(ctx, func(gateway.Listening) { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-served:
+		t.Fatalf("gateway: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the dev gateway did not start")
+	}
+	base := "http://" + a.Gateway
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 20 * time.Second}
+	do := func(t *testing.T, path string, hdr http.Header) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = hdr
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	echo := func(t *testing.T, body string) devmode.Request {
+		t.Helper()
+		var e devmode.Request
+		if err := json.Unmarshal([]byte(body), &e); err != nil {
+			t.Fatalf("not the origin's echo: %v: %s", err, body)
+		}
+		return e
+	}
+
+	t.Run("jwt", func(t *testing.T) {
+		resp, body := do(t, "/ew/jwt/orders", nil)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "no bearer token") {
+			t.Errorf("without a token: %d %s", resp.StatusCode, body)
+		}
+		tok, err := p.Mint("alice", "", 5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first verification fetches the provider's JWKS with a
+		// sub-request; the debug headers (with the debug token) show it.
+		resp, body = do(t, "/ew/jwt/orders", http.Header{"Authorization": {"Bearer " + tok}, "Pragma": {"akamai-x-ew-debug"}, "Akamai-Ew-Trace": {"dev-trace"}})
+		if info := resp.Header.Get("X-Akamai-EdgeWorker-onClientRequest-Info"); !strings.Contains(info, "ew=dev v1.0:dev; status=Success") {
+			t.Errorf("debug info %q", info)
+		}
+		if subs := resp.Header.Get("X-Akamai-Edgeworker-Subrequests"); !strings.Contains(subs, "/ew/keys") || !strings.Contains(subs, "rsp=200") {
+			t.Errorf("sub-requests %q, want the JWKS fetch", subs)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("with a dev token: %d %s", resp.StatusCode, body)
+		}
+		if e := echo(t, body); e.Headers["X-Jwt-Sub"] != "alice" || e.Headers["X-Jwt-Email"] != "alice@example.com" || e.Path != "/ew/jwt/orders" {
+			t.Errorf("the origin saw %+v", e)
+		}
+		// A token for another audience, and a tampered one, are refused.
+		other, err := p.Mint("alice", "someone-else", 5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(tok, ".")
+		tampered := parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))
+		for _, bad := range []struct{ tok, why string }{{other, "wrong audience"}, {tampered, "bad signature"}, {"x.y", "malformed"}} {
+			if resp, body := do(t, "/ew/jwt/orders", http.Header{"Authorization": {"Bearer " + bad.tok}}); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, bad.why) {
+				t.Errorf("%s: %d %s", bad.why, resp.StatusCode, body)
+			}
+		}
+		// Without the debug token the same request reveals nothing.
+		resp, _ = do(t, "/ew/jwt/orders", http.Header{"Authorization": {"Bearer " + tok}, "Pragma": {"akamai-x-ew-debug"}, "Akamai-Ew-Trace": {"wrong"}})
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Akamai-EdgeWorker-onClientRequest-Info") != "" {
+			t.Errorf("wrong debug token: %d %v", resp.StatusCode, resp.Header)
+		}
+	})
+	t.Run("redirect", func(t *testing.T) {
+		resp, _ := do(t, "/ew/promo", nil)
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ew/ab/?from=promo" {
+			t.Errorf("/ew/promo: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+	t.Run("ab", func(t *testing.T) {
+		resp, body := do(t, "/ew/ab/?x=1", nil)
+		bucket := resp.Header.Get("X-Ab")
+		if resp.StatusCode != http.StatusOK || (bucket != "a" && bucket != "b") {
+			t.Fatalf("/ew/ab/: %d X-AB %q", resp.StatusCode, bucket)
+		}
+		var cookie *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == "ab" {
+				cookie = c
+			}
+		}
+		if cookie == nil || cookie.Value != bucket || cookie.Path != "/ew/" {
+			t.Fatalf("Set-Cookie %q, want ab=%s; Path=/ew/", resp.Header.Values("Set-Cookie"), bucket)
+		}
+		if e := echo(t, body); e.Query != "x=1&variant="+bucket {
+			t.Errorf("the origin saw query %q, want x=1&variant=%s", e.Query, bucket)
+		}
+		for _, b := range []string{"a", "b"} {
+			resp, body := do(t, "/ew/ab/", http.Header{"Cookie": {"ab=" + b}})
+			if resp.Header.Get("X-Ab") != b || len(resp.Header.Values("Set-Cookie")) != 0 || echo(t, body).Query != "variant="+b {
+				t.Errorf("cookie ab=%s: X-AB %q Set-Cookie %q query %q", b, resp.Header.Get("X-Ab"), resp.Header.Values("Set-Cookie"), echo(t, body).Query)
+			}
+		}
+	})
+	cancel()
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Error("the gateway did not stop")
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -505,4 +507,137 @@ routes: [{name: r, match: {path_prefix: /}, pool: app, script: {bundle: where}}]
 			t.Errorf("%v: where %q device %q, want %q %q", tc.hdr, e.Header.Get("X-Where"), e.Header.Get("X-Device"), tc.where, tc.deviceWant)
 		}
 	}
+}
+
+// TestResponseProviderDebugMultipart: with the debug token and Pragma
+// akamai-x-ew-debug-rp, the responseProvider's debug output is the second
+// part of a multipart body and the cache is bypassed (neither read nor
+// written); without the token nothing changes.
+func TestResponseProviderDebugMultipart(t *testing.T) {
+	t.Setenv("EW_RP_DEBUG", "rp-token")
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"bundle.json": `{"edgeworker-version": "7.0"}`,
+		"main.js": `import { createResponse } from 'create-response';
+import { ReadableStream } from 'streams';
+import { TextEncoder } from 'encoding';
+import { logger } from 'log';
+export function responseProvider(request) {
+  logger.log('made %s', request.path);
+  if (request.query === 'fail') throw new Error('rp broke');
+  if (request.query === 'stream') {
+    const enc = new TextEncoder();
+    return createResponse(200, { 'Content-Type': 'text/plain' }, new ReadableStream({ start(c) { c.enqueue(enc.encode('one,')); c.enqueue(enc.encode('two')); c.close(); } }));
+  }
+  return createResponse(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'max-age=60' }, 'made at ' + request.path);
+}`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := newEchoOrigin(t, "app")
+	tg := startGateway(t, fmt.Sprintf(`version: 1
+listeners: [{address: "127.0.0.1:0"}]
+admin: {address: "off"}
+pools: [{name: app, members: [%q]}]
+cache: {}
+scripts:
+  bundles: [{name: rp, path: %q}]
+routes:
+  - {name: rp, match: {path_prefix: /rp}, pool: app, cache: {}, script: {bundle: rp, debug_token_env: EW_RP_DEBUG}}
+`, app.URL, dir))
+	debug := map[string]string{"Pragma": "akamai-x-ew-debug-rp", "Akamai-EW-Trace": "rp-token"}
+	parts := func(t *testing.T, resp *http.Response, body string) []string {
+		t.Helper()
+		mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		if err != nil || mt != "multipart/mixed" {
+			t.Fatalf("Content-Type %q (%v), want multipart/mixed; body %s", resp.Header.Get("Content-Type"), err, body)
+		}
+		mr := multipart.NewReader(strings.NewReader(body), params["boundary"])
+		var out []string
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("part %d: %v (body %q)", len(out), err, body)
+			}
+			b, _ := io.ReadAll(p)
+			out = append(out, p.Header.Get("Content-Type")+"\n"+string(b))
+		}
+		if len(out) != 2 {
+			t.Fatalf("%d parts, want 2: %q", len(out), out)
+		}
+		return out
+	}
+
+	// A plain request fills the cache; the second one is a hit.
+	if resp, body := scriptGet(t, tg.url("/rp/a"), nil); resp.StatusCode != 200 || body != "made at /rp/a" {
+		t.Fatalf("plain: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := scriptGet(t, tg.url("/rp/a"), nil); body != "made at /rp/a" || !strings.Contains(resp.Header.Get("Cache-Status"), "hit") {
+		t.Fatalf("second plain request: Cache-Status %q body %q, want a hit", resp.Header.Get("Cache-Status"), body)
+	}
+
+	t.Run("success", func(t *testing.T) {
+		resp, body := scriptGet(t, tg.url("/rp/a"), debug)
+		if resp.StatusCode != 200 || strings.Contains(resp.Header.Get("Cache-Status"), "hit") {
+			t.Fatalf("status %d Cache-Status %q: the debug request must not be served from the cache", resp.StatusCode, resp.Header.Get("Cache-Status"))
+		}
+		p := parts(t, resp, body)
+		if p[0] != "text/plain\nmade at /rp/a" {
+			t.Errorf("first part %q", p[0])
+		}
+		for _, want := range []string{"X-Akamai-EdgeWorker-ResponseProvider-Info: ew=rp v7.0:rp; status=Success", "cpu_time=", "X-Akamai-EdgeWorker-ResponseProvider-Log: D:", "AK_EDGEWORKERS_RP_STATUS: success"} {
+			if !strings.Contains(p[1], want) {
+				t.Errorf("debug part lacks %q:\n%s", want, p[1])
+			}
+		}
+		if resp.Header.Get("X-Akamai-EdgeWorker-ResponseProvider-Info") != "" {
+			t.Error("the responseProvider Info is in the header too; it belongs in the body")
+		}
+		// The multipart answer was not stored: a plain request still gets
+		// the plain cached body.
+		resp, body = scriptGet(t, tg.url("/rp/a"), nil)
+		if body != "made at /rp/a" || strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/") {
+			t.Errorf("after debugging, plain request: %q %q", resp.Header.Get("Content-Type"), body)
+		}
+	})
+	t.Run("failure is shown, not forwarded", func(t *testing.T) {
+		resp, body := scriptGet(t, tg.url("/rp/b?fail"), debug)
+		p := parts(t, resp, body)
+		if resp.StatusCode != 200 || p[0] != "\n" {
+			t.Errorf("status %d first part %q, want 200 and an empty part", resp.StatusCode, p[0])
+		}
+		for _, want := range []string{"status=runtimeError", "rp broke", "AK_EDGEWORKERS_RP_STATUS: success"} {
+			if !strings.Contains(p[1], want) {
+				t.Errorf("debug part lacks %q:\n%s", want, p[1])
+			}
+		}
+		// Without debugging a failure falls back to the origin.
+		if _, body := scriptGet(t, tg.url("/rp/b?fail"), nil); !strings.Contains(body, `"path":"/rp/b"`) {
+			t.Errorf("plain failure: %s, want the origin's echo", body)
+		}
+	})
+	t.Run("stream", func(t *testing.T) {
+		resp, body := scriptGet(t, tg.url("/rp/c?stream"), debug)
+		p := parts(t, resp, body)
+		if p[0] != "text/plain\none,two" || !strings.Contains(p[1], "status=Success") {
+			t.Errorf("parts %q", p)
+		}
+	})
+	t.Run("without the token nothing changes", func(t *testing.T) {
+		for _, hdr := range []map[string]string{
+			{"Pragma": "akamai-x-ew-debug-rp"},
+			{"Pragma": "akamai-x-ew-debug-rp", "Akamai-EW-Trace": "wrong"},
+			{"Pragma": "akamai-x-ew-debug", "Akamai-EW-Trace": "rp-token"},
+		} {
+			resp, body := scriptGet(t, tg.url("/rp/d"), hdr)
+			if strings.HasPrefix(resp.Header.Get("Content-Type"), "multipart/") || body != "made at /rp/d" || strings.Contains(body, "AK_EDGEWORKERS") {
+				t.Errorf("%v: %q %q", hdr, resp.Header.Get("Content-Type"), body)
+			}
+		}
+	})
 }

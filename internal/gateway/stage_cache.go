@@ -110,7 +110,7 @@ func (g *Gateway) fetch(w http.ResponseWriter, r *http.Request, snap *Snapshot, 
 	if snap.cache != nil && g.cache != nil {
 		cr = snap.cache.routes[rt.Name()]
 	}
-	if cr == nil {
+	if cr == nil || st.script.debugRP { // responseProvider debugging bypasses the cache
 		edit := t.EditResponse
 		t.EditResponse = func(status int, h http.Header) {
 			if edit != nil {

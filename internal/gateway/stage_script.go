@@ -10,9 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"mime/multipart"
 	"net/http"
+	"net/textproto"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +30,8 @@ import (
 	"github.com/edgegate/edgegate/internal/proxy"
 	"github.com/edgegate/edgegate/internal/route"
 	"github.com/edgegate/edgegate/internal/script"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Debug request headers (Akamai's enhanced debugging).
@@ -78,6 +84,28 @@ type routeScript struct {
 	cfg        config.RouteScript
 	bundle     *scriptBundle
 	debugToken string
+	// origins answers route({origin}) ids; made on first use, as it needs
+	// the snapshot the route belongs to.
+	origins atomic.Pointer[func(string) bool]
+	// runs and cpu cache the metric children of successful runs per
+	// handler, so a request does not hash label values.
+	runs [script.NumHandlers]atomic.Pointer[prometheus.Counter]
+	cpu  [script.NumHandlers]atomic.Pointer[prometheus.Observer]
+}
+
+// originsFunc is rs.origins, made once for snap (the snapshot rs is part of).
+func (rs *routeScript) originsFunc(snap *Snapshot) func(string) bool {
+	if f := rs.origins.Load(); f != nil {
+		return *f
+	}
+	f := func(id string) bool {
+		if _, ok := rs.cfg.Origins[id]; ok {
+			return true
+		}
+		return snap.Pools.Pool(id) != nil
+	}
+	rs.origins.Store(&f)
+	return f
 }
 
 // activations is the activation file: network → bundle → version.
@@ -218,8 +246,15 @@ type scriptState struct {
 	rs  *routeScript
 	w   *script.Worker
 	req *script.Request
+	// reqBuf and vars back req, so a request does not allocate them.
+	reqBuf script.Request
+	vars   script.Variables
 	// debug is set when the request carries the route's debug token.
-	debug   bool
+	debug bool
+	// debugRP is debug with Pragma akamai-x-ew-debug-rp: the
+	// responseProvider's debug output goes into the body (a second
+	// multipart part) and the cache is bypassed.
+	debugRP bool
 	results []*script.Result
 	// status and replace change the response being delivered (set by
 	// onOriginResponse/onClientResponse).
@@ -264,20 +299,17 @@ func (g *Gateway) scriptClientRequest(w http.ResponseWriter, r *http.Request, sn
 	sc.rs = rs
 	sc.w = rs.bundle.worker(rs.cfg.Version)
 	tier := sc.w.Tier()
-	vars := script.NewVariables(tier.Variables)
+	vars := &sc.vars
+	vars.Reset(tier.Variables)
 	for _, v := range rs.cfg.Variables {
 		_ = vars.Set(v.Name, v.Value)
 	}
-	req := &script.Request{
+	req := &sc.reqBuf
+	*req = script.Request{
 		Method: r.Method, Scheme: st.hy.Scheme, Host: st.hy.Host, Path: st.hy.Path, Query: r.URL.RawQuery,
 		Header: r.Header, Vars: vars,
-		Origins: func(id string) bool {
-			if _, ok := rs.cfg.Origins[id]; ok {
-				return true
-			}
-			return snap.Pools.Pool(id) != nil
-		},
-		Sub: snap.script.sub,
+		Origins: rs.originsFunc(snap),
+		Sub:     snap.script.sub,
 	}
 	if st.hy.ClientIP.IsValid() {
 		req.ClientIP = st.hy.ClientIP.String()
@@ -297,9 +329,11 @@ func (g *Gateway) scriptClientRequest(w http.ResponseWriter, r *http.Request, sn
 	sc.req = req
 
 	if rs.debugToken != "" {
+		pragma := strings.ToLower(strings.Join(r.Header.Values("Pragma"), ","))
 		if tok := r.Header.Get(ewTraceHeader); tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(rs.debugToken)) == 1 &&
-			strings.Contains(strings.ToLower(strings.Join(r.Header.Values("Pragma"), ",")), "akamai-x-ew") {
+			strings.Contains(pragma, "akamai-x-ew") {
 			sc.debug = true
+			sc.debugRP = strings.Contains(pragma, "akamai-x-ew-debug-rp")
 		}
 	}
 	r.Header.Del(ewTraceHeader) // a secret: never forwarded
@@ -339,7 +373,20 @@ func identityView(id *identity.Identity) map[string]any {
 
 func (g *Gateway) runScript(ctx context.Context, sc *scriptState, h script.Handler, req *script.Request, resp *script.Response) *script.Result {
 	res := sc.w.Run(ctx, h, req, resp)
-	if res.Status != script.StatusUnimplemented {
+	switch res.Status {
+	case script.StatusUnimplemented:
+	case script.StatusSuccess:
+		runs, cpu := sc.rs.runs[h].Load(), sc.rs.cpu[h].Load()
+		if runs == nil {
+			c := g.metrics.Script.Runs.WithLabelValues(sc.rs.cfg.Bundle, h.String(), res.Status)
+			o := g.metrics.Script.CPU.WithLabelValues(h.String())
+			runs, cpu = &c, &o
+			sc.rs.runs[h].Store(runs)
+			sc.rs.cpu[h].Store(cpu)
+		}
+		(*runs).Inc()
+		(*cpu).Observe(res.CPU.Seconds())
+	default:
 		g.metrics.Script.Runs.WithLabelValues(sc.rs.cfg.Bundle, h.String(), res.Status).Inc()
 		g.metrics.Script.CPU.WithLabelValues(h.String()).Observe(res.CPU.Seconds())
 	}
@@ -366,40 +413,135 @@ func (g *Gateway) debugHeaders(h http.Header, sc *scriptState) {
 	if !sc.debug {
 		return
 	}
-	b := sc.w.Bundle()
 	for _, res := range sc.results {
-		name := res.Handler.String()
-		if res.Handler == script.ResponseProvider {
-			name = "ResponseProvider"
-		}
-		status := "Success"
-		if res.Failed() {
-			status = res.Status
-		}
-		info := fmt.Sprintf("ew=%s v%s:%s; status=%s", sc.rs.cfg.Bundle, b.Version, sc.rs.cfg.Bundle, status)
-		if res.Err != nil {
-			info += "; status_msg=" + strconv.Quote(headerSafe(res.Err.Error()))
-		}
-		info += fmt.Sprintf("; res_tier=%s; init_wall_time=%.3f; wall_time=%.3f; init_cpu_time=%.3f; cpu_time=%.3f; memory_usage=%d",
-			sc.w.Tier().Name, ms(sc.w.InitTime()), ms(res.Wall), ms(sc.w.InitTime()), ms(res.CPU), res.Memory)
-		h.Set("X-Akamai-EdgeWorker-"+name+"-Info", info)
-		if len(res.Logs) > 0 {
-			parts := make([]string, len(res.Logs))
-			for i, l := range res.Logs {
-				parts[i] = l.String()
-			}
-			h.Set("X-Akamai-EdgeWorker-"+name+"-Log", strings.Join(parts, "|"))
-		}
-		if len(res.Subrequests) > 0 {
-			var parts []string
-			for i, s := range res.Subrequests {
-				parts = append(parts, fmt.Sprintf("ew=%s; evt=%s; id=%d; method=%q; url=%q; rsp=%d; dur=%.3f", sc.rs.cfg.Bundle, name, i+1, s.Method, headerSafe(s.URL), s.Status, ms(s.Duration)))
-			}
-			h.Add("X-Akamai-Edgeworker-Subrequests", strings.Join(parts, ", "))
-		}
+		g.debugResult(h, sc, res)
 	}
 	h.Set("X-Powered-By", "Akamai EdgeWorkers")
 	sc.results = sc.results[:0]
+}
+
+// debugResult adds the debug headers of one handler run to h.
+func (g *Gateway) debugResult(h http.Header, sc *scriptState, res *script.Result) {
+	b := sc.w.Bundle()
+	name := res.Handler.String()
+	if res.Handler == script.ResponseProvider {
+		name = "ResponseProvider"
+	}
+	status := "Success"
+	if res.Failed() {
+		status = res.Status
+	}
+	info := fmt.Sprintf("ew=%s v%s:%s; status=%s", sc.rs.cfg.Bundle, b.Version, sc.rs.cfg.Bundle, status)
+	if res.Err != nil {
+		info += "; status_msg=" + strconv.Quote(headerSafe(res.Err.Error()))
+	}
+	info += fmt.Sprintf("; res_tier=%s; init_wall_time=%.3f; wall_time=%.3f; init_cpu_time=%.3f; cpu_time=%.3f; memory_usage=%d",
+		sc.w.Tier().Name, ms(sc.w.InitTime()), ms(res.Wall), ms(sc.w.InitTime()), ms(res.CPU), res.Memory)
+	h.Set("X-Akamai-EdgeWorker-"+name+"-Info", info)
+	if len(res.Logs) > 0 {
+		parts := make([]string, len(res.Logs))
+		for i, l := range res.Logs {
+			parts[i] = l.String()
+		}
+		h.Set("X-Akamai-EdgeWorker-"+name+"-Log", strings.Join(parts, "|"))
+	}
+	if len(res.Subrequests) > 0 {
+		var parts []string
+		for i, s := range res.Subrequests {
+			parts = append(parts, fmt.Sprintf("ew=%s; evt=%s; id=%d; method=%q; url=%q; rsp=%d; dur=%.3f", sc.rs.cfg.Bundle, name, i+1, s.Method, headerSafe(s.URL), s.Status, ms(s.Duration)))
+		}
+		h.Add("X-Akamai-Edgeworker-Subrequests", strings.Join(parts, ", "))
+	}
+}
+
+// takeResult removes res from the results waiting for debug headers (its
+// output goes into the body instead).
+func (sc *scriptState) takeResult(res *script.Result) {
+	for i, r := range sc.results {
+		if r == res {
+			sc.results = append(sc.results[:i], sc.results[i+1:]...)
+			return
+		}
+	}
+}
+
+// rpStatusField names the responseProvider status in the multipart debug
+// output. As on Akamai it says success even when the responseProvider
+// failed: while debugging, the failure is shown instead of falling back to
+// the origin (the real status is in the Info line).
+const rpStatusField = "AK_EDGEWORKERS_RP_STATUS"
+
+// debugMultipart answers a responseProvider run under Pragma
+// akamai-x-ew-debug-rp: a multipart/mixed body whose first part is the
+// response the script made (nothing when it failed) and whose second part
+// is the debug output (Info, Log and sub-request lines, and
+// AK_EDGEWORKERS_RP_STATUS). A stream body is sent as it comes; its end
+// status is in the debug part, which always closes the body properly.
+func (g *Gateway) debugMultipart(ctx context.Context, w http.ResponseWriter, res *script.Result, sc *scriptState) error {
+	sc.takeResult(res)
+	rep := res.Provided
+	status := http.StatusOK
+	part := textproto.MIMEHeader{}
+	if rep != nil {
+		status = rep.Status
+		if ct := w.Header().Get("Content-Type"); ct != "" {
+			part.Set("Content-Type", ct)
+		}
+		if rep.Stream != nil {
+			defer rep.Stream.Close()
+		}
+	}
+	h := w.Header()
+	mw := multipart.NewWriter(w)
+	h.Set("Content-Type", "multipart/mixed; boundary="+mw.Boundary())
+	h.Del("Content-Length")
+	h.Set("Cache-Control", "no-store")
+	g.debugHeaders(h, sc)
+	w.WriteHeader(status)
+	pw, err := mw.CreatePart(part)
+	if err != nil {
+		return err
+	}
+	final := *res
+	switch {
+	case rep != nil && rep.Stream != nil:
+		for {
+			chunk, err := rep.Stream.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				final.Status, final.Err = rep.Stream.Status(), err
+				break
+			}
+			if _, err := pw.Write(chunk); err != nil {
+				return fmt.Errorf("responseProvider body: %w", err)
+			}
+		}
+	case rep != nil:
+		if _, err := pw.Write(rep.Body); err != nil {
+			return fmt.Errorf("responseProvider body: %w", err)
+		}
+	}
+	dh := http.Header{}
+	g.debugResult(dh, sc, &final)
+	dw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"text/plain; charset=utf-8"}, "X-Akamai-EdgeWorker-Debug": {"responseProvider"}})
+	if err != nil {
+		return err
+	}
+	// Header-style lines with Akamai's spelling of the names.
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(dh)) {
+		name := strings.Replace(k, "X-Akamai-Edgeworker-Responseprovider-", "X-Akamai-EdgeWorker-ResponseProvider-", 1)
+		for _, v := range dh[k] {
+			b.WriteString(name + ": " + v + "\r\n")
+		}
+	}
+	b.WriteString(rpStatusField + ": " + script.StatusSuccess + "\r\n")
+	if _, err := io.WriteString(dw, b.String()); err != nil {
+		return err
+	}
+	return mw.Close()
 }
 
 func headerSafe(s string) string {
@@ -415,7 +557,9 @@ func headerSafe(s string) string {
 // then responseProvider or the origin, then onOriginResponse.
 func (g *Gateway) originFetch(w http.ResponseWriter, r *http.Request, snap *Snapshot, rt *route.Route, st *reqState, t *proxy.Target) error {
 	sc := &st.script
-	if sc.req == nil {
+	if sc.req == nil || (sc.req.Route == nil && !sc.debug && !sc.w.Has(script.ResponseProvider) && !sc.w.Has(script.OnOriginRequest) &&
+		!sc.w.Has(script.OnOriginResponse) && !sc.w.Has(script.OnClientResponse)) {
+		// Nothing of the script applies past this point.
 		res, err := g.fwd.Forward(w, r, t)
 		st.fwd = res
 		return err
@@ -448,6 +592,27 @@ func (g *Gateway) originFetch(w http.ResponseWriter, r *http.Request, snap *Snap
 		preq := *sc.req
 		preq.Body = body
 		res := g.runScript(ctx, sc, script.ResponseProvider, &preq, nil)
+		if sc.debugRP {
+			// The debug output is the response, also of a failure
+			// (AK_EDGEWORKERS_RP_STATUS says success while debugging).
+			status, h := http.StatusOK, http.Header{}
+			if res.Status == script.StatusSuccess && res.Provided != nil {
+				status, h = res.Provided.Status, res.Provided.Header.Clone()
+			}
+			sc.takeResult(res)
+			if t.EditResponse != nil {
+				t.EditResponse(status, h)
+			}
+			dst := sw.Header()
+			for k, vv := range h {
+				dst[k] = vv
+			}
+			st.fwd = proxy.Result{Pool: "script:" + sc.rs.cfg.Bundle, Status: status}
+			if res.Status != script.StatusSuccess {
+				res.Provided = nil
+			}
+			return g.debugMultipart(ctx, sw, res, sc)
+		}
 		if res.Status == script.StatusSuccess && res.Provided != nil {
 			rep := res.Provided
 			h := rep.Header.Clone()

@@ -29,6 +29,8 @@ import (
 	"strings"
 
 	"github.com/evanw/esbuild/pkg/api"
+
+	examples "github.com/edgegate/edgegate/examples/edgeworkers"
 )
 
 // Bundle size limits of EdgeWorkers (product limits).
@@ -137,8 +139,28 @@ var builtinModules = map[string]bool{
 	"text-encode-transform": true, "html-rewriter": true,
 }
 
-// LoadBundle loads a bundle from a directory or a .tgz (.tar.gz) file.
+// EmbeddedPrefix marks the path of a bundle carried in the binary:
+// "embedded:dev" is the directory dev of examples/edgeworkers.
+const EmbeddedPrefix = "embedded:"
+
+// IsEmbedded reports whether p names an embedded bundle.
+func IsEmbedded(p string) bool { return strings.HasPrefix(p, EmbeddedPrefix) }
+
+// LoadBundle loads a bundle from a directory or a .tgz (.tar.gz) file,
+// or, for "embedded:<name>", from the example bundles in the binary.
 func LoadBundle(p string) (*Bundle, error) {
+	if IsEmbedded(p) {
+		name := strings.TrimPrefix(p, EmbeddedPrefix)
+		if !fs.ValidPath(name) || strings.Contains(name, "/") || name == "." {
+			return nil, fmt.Errorf("load bundle %s: %w", p, fs.ErrNotExist)
+		}
+		b, err := LoadFS(examples.FS(), name)
+		if err != nil {
+			return nil, fmt.Errorf("load bundle %s: %w", p, err)
+		}
+		b.Source = p
+		return b, nil
+	}
 	fi, err := os.Stat(p)
 	if err != nil {
 		return nil, fmt.Errorf("load bundle %s: %w", p, err)
@@ -162,6 +184,56 @@ func LoadBundle(p string) (*Bundle, error) {
 	}
 	b.Source = p
 	return b, nil
+}
+
+// LoadFS loads the bundle in directory dir of fsys, with the checks of a
+// directory on disk (size, no executable files; dot files are skipped).
+func LoadFS(fsys fs.FS, dir string) (*Bundle, error) {
+	files := map[string][]byte{}
+	var total int64
+	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, dir), "/")
+		if d.IsDir() {
+			if rel != "" && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return &BundleError{Code: CodeInvalidPermission, File: rel, Msg: "not a regular file"}
+		}
+		if fi.Mode().Perm()&0o111 != 0 {
+			return &BundleError{Code: CodeInvalidPermission, File: rel, Msg: "executable files are not allowed in a bundle (chmod -x)"}
+		}
+		total += fi.Size()
+		if total > MaxUncompressedBytes || len(files) >= maxFiles {
+			return &BundleError{Code: CodeTooLarge, Msg: fmt.Sprintf("the bundle is larger than %d bytes uncompressed", MaxUncompressedBytes)}
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		files[rel] = data
+		return nil
+	})
+	if err != nil {
+		var be *BundleError
+		if errors.As(err, &be) {
+			return nil, BundleErrors{be}
+		}
+		return nil, err
+	}
+	return LoadFiles(files)
 }
 
 func readDir(root string) (map[string][]byte, error) {
@@ -551,6 +623,13 @@ func resolveFile(files map[string][]byte, importer, spec string) (string, bool) 
 // ReadVersion returns the edgeworker-version of the bundle at p without
 // bundling its code.
 func ReadVersion(p string) (string, error) {
+	if IsEmbedded(p) {
+		b, err := LoadBundle(p)
+		if err != nil {
+			return "", err
+		}
+		return b.Version, nil
+	}
 	fi, err := os.Stat(p)
 	if err != nil {
 		return "", fmt.Errorf("read bundle %s: %w", p, err)

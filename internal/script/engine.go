@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,9 @@ type Worker struct {
 	// Init is the CPU and wall time of the first initialization.
 	initCPU, initWall time.Duration
 	created           atomic.Int64
+	// realClock: opts.Now is the real clock, so the one reading taken at
+	// the start of a call also freezes Date.now.
+	realClock bool
 }
 
 // Compile parses a bundle's code once; the program is shared by every
@@ -116,6 +120,7 @@ func NewWorker(b *Bundle, prog *goja.Program, opts Options) (*Worker, error) {
 	if opts.MaxIdle <= 0 {
 		opts.MaxIdle = 8
 	}
+	realClock := opts.Now == nil
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -129,7 +134,7 @@ func NewWorker(b *Bundle, prog *goja.Program, opts Options) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile prelude: %w", err)
 	}
-	w := &Worker{bundle: b, prog: prog, prelude: prelude, opts: opts, idle: make(chan *instance, opts.MaxIdle)}
+	w := &Worker{bundle: b, prog: prog, prelude: prelude, opts: opts, idle: make(chan *instance, opts.MaxIdle), realClock: realClock}
 	start := time.Now()
 	inst, err := w.newInstance()
 	if err != nil {
@@ -261,6 +266,10 @@ type instance struct {
 	done chan func() error
 	// reason is why the engine was interrupted.
 	reason atomic.Pointer[error]
+	wd     watchdog
+	// callBuf is the state of the call running on the instance.
+	callBuf call
+	args    [2]goja.Value
 }
 
 // builtins are constructors captured before the script can replace them.
@@ -282,6 +291,10 @@ type call struct {
 	wallEnd  time.Time
 	cpuStart time.Time
 	cpuUsed  time.Duration
+	// lastEnd is when the last engine segment ended.
+	lastEnd time.Time
+	// waited is set once the handler's promise was awaited.
+	waited   bool
 	reqObj   *goja.Object
 	respObj  *goja.Object
 	logBytes int
@@ -309,7 +322,7 @@ func (w *Worker) newInstance() (*instance, error) {
 	// The module's top-level code runs under the init limits.
 	lim := Limits{CPU: w.opts.Tier.InitCPU, Wall: w.opts.Tier.InitWall, Memory: w.opts.Tier.Handler.Memory * 4}
 	c := &call{h: -1, lim: lim, ctx: context.Background(), res: &Result{}}
-	inst.begin(c)
+	inst.begin(c, time.Now())
 	var fnVal goja.Value
 	var exports *goja.Object
 	err := inst.guard(func() error {
@@ -350,11 +363,16 @@ func (w *Worker) newInstance() (*instance, error) {
 	return inst, nil
 }
 
-// begin starts a handler's clocks.
-func (inst *instance) begin(c *call) {
+// begin starts a handler's clocks at now (one clock reading serves
+// Date.now, the wall deadline and the first CPU segment).
+func (inst *instance) begin(c *call, now time.Time) {
 	inst.cur = c
-	inst.now = inst.w.opts.Now()
-	c.wallEnd = time.Now().Add(c.lim.Wall)
+	if inst.w.realClock {
+		inst.now = now
+	} else {
+		inst.now = inst.w.opts.Now()
+	}
+	c.wallEnd = now.Add(c.lim.Wall)
 	if dl, ok := c.ctx.Deadline(); ok && dl.Before(c.wallEnd) {
 		c.wallEnd = dl
 	}
@@ -365,13 +383,83 @@ func (inst *instance) end(c *call) {
 	inst.cur = nil
 }
 
-// guard runs fn on the engine with the CPU and wall limits armed: a
-// timer interrupts the engine when either runs out. The CPU clock only
+// watchdog enforces the CPU and wall deadlines of the running segment
+// without a timer per call: one timer per instance, made once, fires at
+// most once per limit period. A segment only publishes its deadline
+// (arm); the timer, when it fires, interrupts the engine if a segment is
+// running past its deadline, re-arms itself for a running segment that
+// still has time, and goes idle otherwise. It is re-armed by a segment
+// only when idle or scheduled later than the segment's deadline.
+type watchdog struct {
+	mu       sync.Mutex
+	timer    *time.Timer
+	armed    bool      // the timer is scheduled (or its callback is due)
+	at       time.Time // when it is scheduled to fire
+	active   bool      // a segment is running
+	deadline time.Time
+	reason   *error
+	fired    bool // the running segment was interrupted
+}
+
+// arm publishes the running segment's deadline, now+left.
+func (inst *instance) arm(now time.Time, left time.Duration, reason *error) {
+	wd := &inst.wd
+	deadline := now.Add(left)
+	wd.mu.Lock()
+	wd.active, wd.deadline, wd.reason, wd.fired = true, deadline, reason, false
+	if !wd.armed || deadline.Before(wd.at) {
+		if wd.timer == nil {
+			wd.timer = time.AfterFunc(left, inst.watch)
+		} else {
+			wd.timer.Reset(left)
+		}
+		wd.armed, wd.at = true, deadline
+	}
+	wd.mu.Unlock()
+}
+
+// disarm ends the segment; it reports whether the watchdog interrupted it.
+func (inst *instance) disarm() bool {
+	wd := &inst.wd
+	wd.mu.Lock()
+	wd.active = false
+	fired := wd.fired
+	wd.mu.Unlock()
+	return fired
+}
+
+// watch is the watchdog timer's callback.
+func (inst *instance) watch() {
+	wd := &inst.wd
+	wd.mu.Lock()
+	defer wd.mu.Unlock()
+	if !wd.active {
+		wd.armed = false
+		return
+	}
+	now := time.Now()
+	if left := wd.deadline.Sub(now); left > 0 {
+		wd.timer.Reset(left)
+		wd.armed, wd.at = true, wd.deadline
+		return
+	}
+	wd.armed, wd.fired = false, true
+	inst.reason.CompareAndSwap(nil, wd.reason)
+	inst.vm.Interrupt(*wd.reason)
+}
+
+// guard runs fn on the engine with the CPU and wall limits armed: the
+// watchdog interrupts the engine when either runs out. The CPU clock only
 // runs while the engine does.
-func (inst *instance) guard(fn func() error) (err error) {
+func (inst *instance) guard(fn func() error) error {
+	return inst.guardAt(time.Now(), fn)
+}
+
+// guardAt is guard with the clock already read (now).
+func (inst *instance) guardAt(now time.Time, fn func() error) (err error) {
 	c := inst.cur
 	left := c.lim.CPU - c.cpuUsed
-	wallLeft := time.Until(c.wallEnd)
+	wallLeft := c.wallEnd.Sub(now)
 	reason := &errCPU
 	if wallLeft < left {
 		left, reason = wallLeft, &errWall
@@ -380,18 +468,16 @@ func (inst *instance) guard(fn func() error) (err error) {
 		inst.reason.Store(reason)
 		return &goja.InterruptedError{}
 	}
-	c.cpuStart = time.Now()
-	t := time.AfterFunc(left, func() {
-		inst.reason.CompareAndSwap(nil, reason)
-		inst.vm.Interrupt(*reason)
-	})
+	c.cpuStart = now
+	inst.arm(now, left, reason)
 	defer func() {
-		if !t.Stop() {
-			// The timer fired (or is firing): the engine may still hold the
-			// interrupt, so this instance is not reused.
+		if inst.disarm() {
+			// The engine may still hold the interrupt: this instance is
+			// not reused.
 			inst.broken = true
 		}
-		c.cpuUsed += time.Since(c.cpuStart)
+		c.lastEnd = time.Now()
+		c.cpuUsed += c.lastEnd.Sub(c.cpuStart)
 		if r := recover(); r != nil {
 			inst.broken = true
 			err = fmt.Errorf("engine panic: %v", r)
@@ -468,13 +554,20 @@ func (inst *instance) run(ctx context.Context, h Handler, req *Request, resp *Re
 	if h == ResponseProvider {
 		lim = inst.w.opts.Tier.Provider
 	}
-	c := &call{h: h, req: req, resp: resp, res: res, lim: lim, ctx: ctx}
+	// One call runs on an instance at a time (a stream keeps the instance
+	// until its Close), so the call state is reused, not allocated.
+	c := &inst.callBuf
+	*c = call{h: h, req: req, resp: resp, res: res, lim: lim, ctx: ctx}
 	start := time.Now()
-	inst.begin(c)
+	inst.begin(c, start)
 	defer func() {
 		inst.end(c)
 		res.CPU = c.cpuUsed
-		res.Wall = time.Since(start)
+		if c.waited {
+			res.Wall = time.Since(start)
+		} else {
+			res.Wall = c.lastEnd.Sub(start)
+		}
 		if c.pending > 0 && !c.streaming {
 			// Completions still on their way would land in a later call.
 			inst.broken = true
@@ -484,15 +577,21 @@ func (inst *instance) run(ctx context.Context, h Handler, req *Request, resp *Re
 		req.handler = h
 	}
 	var ret goja.Value
-	err := inst.guard(func() error {
+	err := inst.guardAt(start, func() error {
 		c.reqObj = inst.vm.CreateObject(inst.reqProto)
-		args := []goja.Value{c.reqObj}
+		args := inst.args[:1]
+		args[0] = c.reqObj
 		if h == OnOriginResponse || h == OnClientResponse {
 			c.respObj = inst.vm.CreateObject(inst.respProto)
-			args = append(args, c.respObj)
+			args = inst.args[:2]
+			args[1] = c.respObj
 		}
 		var err error
 		ret, err = inst.exports[h](goja.Undefined(), args...)
+		args[0] = nil
+		if len(args) > 1 {
+			args[1] = nil
+		}
 		return err
 	})
 	if err == nil {
@@ -548,10 +647,15 @@ func rejection(v goja.Value) error {
 
 // await waits for v when it is a promise.
 func (inst *instance) await(c *call, v goja.Value) (goja.Value, error) {
-	p, ok := v.Export().(*goja.Promise)
+	obj, ok := v.(*goja.Object)
 	if !ok {
 		return v, nil
 	}
+	p, ok := obj.Export().(*goja.Promise)
+	if !ok {
+		return v, nil
+	}
+	c.waited = true
 	for {
 		switch p.State() {
 		case goja.PromiseStateFulfilled:

@@ -119,16 +119,20 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
   function rsError(s, e) {
     if (s.state !== "readable") return;
     s.state = "errored"; s.error = e; s.queue = []; s.qsize = 0;
+    if (s.bytes) { s.pullIntos = []; bsInvalidate(s); }
     if (s.reader) {
       for (const r of s.reader.reads.splice(0)) r.reject(e);
       s.reader.closed.reject(e);
     }
   }
-  function rsFinishClose(s) {
+  // rsFinishClose closes s. Pending BYOB reads stay pending (the source
+  // answers them with byobRequest.respond(0)) unless the stream is
+  // cancelled.
+  function rsFinishClose(s, cancel) {
     if (s.state !== "readable") return;
     s.state = "closed";
     if (s.reader) {
-      for (const r of s.reader.reads.splice(0)) r.resolve({ value: undefined, done: true });
+      if (!s.reader.byob || cancel) for (const r of s.reader.reads.splice(0)) r.resolve({ value: undefined, done: true });
       s.reader.closed.resolve(undefined);
     }
   }
@@ -173,18 +177,29 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
     }
     error(e) { rsError(RS.get(this), e); }
   }
+  function rsAcquire(reader, stream, byob) {
+    const s = RS.get(stream);
+    if (!s || s.controller === undefined) throw new TypeError("not a ReadableStream");
+    if (byob && !s.bytes) throw new TypeError("a BYOB reader needs a byte stream (type: 'bytes')");
+    if (s.reader) throw new TypeError("ReadableStream is locked");
+    const r = { reads: [], closed: deferred(), stream: s, byob };
+    settled(r.closed.promise);
+    if (s.state === "closed") r.closed.resolve(undefined);
+    if (s.state === "errored") r.closed.reject(s.error);
+    s.reader = r;
+    RS.set(reader, r);
+  }
+  function rsRelease(r) {
+    const s = r.stream;
+    if (s.reader !== r) return;
+    const e = new TypeError("the reader was released");
+    for (const d of r.reads.splice(0)) d.reject(e);
+    if (s.state === "readable") r.closed.reject(e);
+    if (s.bytes) { bsInvalidate(s); for (const p of s.pullIntos) p.readerType = "none"; }
+    s.reader = null;
+  }
   class ReadableStreamDefaultReader {
-    constructor(stream) {
-      const s = RS.get(stream);
-      if (!s) throw new TypeError("not a ReadableStream");
-      if (s.reader) throw new TypeError("ReadableStream is locked");
-      const r = { reads: [], closed: deferred(), stream: s };
-      settled(r.closed.promise);
-      if (s.state === "closed") r.closed.resolve(undefined);
-      if (s.state === "errored") r.closed.reject(s.error);
-      s.reader = r;
-      RS.set(this, r);
-    }
+    constructor(stream) { rsAcquire(this, stream, false); }
     get closed() { return RS.get(this).closed.promise; }
     read() {
       const r = RS.get(this), s = r.stream;
@@ -200,17 +215,16 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
       if (s.state === "errored") return Promise.reject(s.error);
       const d = deferred();
       r.reads.push(d);
+      if (s.bytes && s.autoAllocate > 0) {
+        // A byte stream with autoAllocateChunkSize offers the source a
+        // buffer (byobRequest) for a default read too.
+        charge(s.autoAllocate);
+        s.pullIntos.push({ buffer: new AB(s.autoAllocate), byteOffset: 0, byteLength: s.autoAllocate, bytesFilled: 0, minFill: 1, elementSize: 1, ctor: U8, readerType: "default" });
+      }
       rsPull(s);
       return d.promise;
     }
-    releaseLock() {
-      const r = RS.get(this), s = r.stream;
-      if (s.reader !== r) return;
-      const e = new TypeError("the reader was released");
-      for (const d of r.reads.splice(0)) d.reject(e);
-      if (s.state === "readable") r.closed.reject(e);
-      s.reader = null;
-    }
+    releaseLock() { rsRelease(RS.get(this)); }
     cancel(reason) {
       const r = RS.get(this);
       if (r.stream.reader !== r) return Promise.reject(new TypeError("the reader was released"));
@@ -222,15 +236,220 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
     if (s.state === "closed") return Promise.resolve(undefined);
     if (s.state === "errored") return Promise.reject(s.error);
     s.queue = []; s.qsize = 0;
-    rsFinishClose(s);
+    if (s.bytes) { s.pullIntos = []; bsInvalidate(s); }
+    rsFinishClose(s, true);
     try { return Promise.resolve(s.source.cancel ? s.source.cancel.call(s.source, reason) : undefined).then(() => undefined); } catch (e) { return Promise.reject(e); }
+  }
+
+  // ---- byte streams (type: 'bytes'), BYOB readers (WHATWG Streams) ----
+  // Buffers are not transferred (goja cannot detach an ArrayBuffer): a
+  // BYOB read fills the caller's buffer and answers a new view of it, and
+  // an enqueued chunk is kept by reference, not copied.
+  const viewCtor = (v) => (v instanceof DataView ? DataView : Object.getPrototypeOf(v).constructor);
+  const makeView = (p, n) => (p.ctor === DataView ? new DataView(p.buffer, p.byteOffset, n) : new p.ctor(p.buffer, p.byteOffset, n / p.elementSize));
+  function bsInvalidate(s) {
+    if (s.byobRequest) { RS.get(s.byobRequest).p = null; s.byobRequest = null; }
+  }
+  // bsFill copies queued bytes into pull-into p; true when p reached its
+  // minimum fill.
+  function bsFill(s, p) {
+    const maxBytes = Math.min(s.qsize, p.byteLength - p.bytesFilled);
+    const maxFilled = p.bytesFilled + maxBytes;
+    const aligned = maxFilled - (maxFilled % p.elementSize);
+    let left = maxBytes, ready = false;
+    if (aligned >= p.minFill) { left = aligned - p.bytesFilled; ready = true; }
+    const dst = new U8(p.buffer, p.byteOffset, p.byteLength);
+    while (left > 0) {
+      const head = s.queue[0][0];
+      const n = Math.min(left, head.byteLength);
+      dst.set(new U8(head.buffer, head.byteOffset, n), p.bytesFilled);
+      if (n === head.byteLength) s.queue.shift();
+      else s.queue[0] = [new U8(head.buffer, head.byteOffset + n, head.byteLength - n), head.byteLength - n];
+      s.qsize -= n; p.bytesFilled += n; left -= n;
+    }
+    return ready;
+  }
+  // bsCommit answers the read waiting for pull-into p.
+  function bsCommit(s, p) {
+    const done = s.state === "closed";
+    const r = s.reader;
+    if (p.readerType === "none" || !r || r.reads.length === 0) return;
+    if (p.readerType === "default") {
+      r.reads.shift().resolve(done ? { value: undefined, done: true } : { value: new U8(p.buffer, p.byteOffset, p.bytesFilled), done: false });
+      return;
+    }
+    r.reads.shift().resolve({ value: makeView(p, p.bytesFilled), done });
+  }
+  function bsEnqueueCopy(s, buffer, offset, n) {
+    if (n <= 0) return;
+    const c = new U8(n);
+    c.set(new U8(buffer, offset, n));
+    s.queue.push([c, n]); s.qsize += n;
+  }
+  // bsProcess fills waiting BYOB reads from the queue.
+  function bsProcess(s) {
+    while (s.pullIntos.length > 0 && s.qsize > 0) {
+      const p = s.pullIntos[0];
+      if (!bsFill(s, p)) break;
+      s.pullIntos.shift();
+      bsCommit(s, p);
+    }
+    if (s.closeRequested && s.qsize === 0 && s.state === "readable") rsFinishClose(s);
+  }
+  function bsRespond(s, n) {
+    const p = s.pullIntos[0];
+    bsInvalidate(s);
+    if (s.state === "closed") {
+      if (n !== 0) throw new TypeError("bytesWritten must be 0 once the stream is closed");
+      if (p.readerType === "none") s.pullIntos.shift();
+      while (s.reader && s.reader.byob && s.reader.reads.length > 0 && s.pullIntos.length > 0) bsCommit(s, s.pullIntos.shift());
+      return;
+    }
+    if (n === 0) throw new TypeError("bytesWritten must be positive while the stream is readable");
+    if (p.bytesFilled + n > p.byteLength) throw new RangeError("bytesWritten is larger than the view");
+    p.bytesFilled += n;
+    if (p.readerType === "none") {
+      s.pullIntos.shift();
+      bsEnqueueCopy(s, p.buffer, p.byteOffset, p.bytesFilled);
+      bsProcess(s);
+    } else if (p.bytesFilled >= p.minFill) {
+      s.pullIntos.shift();
+      const rem = p.bytesFilled % p.elementSize;
+      if (rem > 0) bsEnqueueCopy(s, p.buffer, p.byteOffset + p.bytesFilled - rem, rem);
+      p.bytesFilled -= rem;
+      bsCommit(s, p);
+      bsProcess(s);
+    }
+    rsPull(s);
+  }
+  class ReadableStreamBYOBRequest {
+    constructor() { throw new TypeError("Illegal constructor"); }
+    get view() { const q = RS.get(this); return q.p ? q.view : null; }
+    respond(bytesWritten) {
+      const q = RS.get(this);
+      if (!q.p) throw new TypeError("this byobRequest was already answered");
+      const n = Number(bytesWritten);
+      if (!Number.isInteger(n) || n < 0) throw new TypeError("bytesWritten must be a non-negative integer");
+      bsRespond(q.s, n);
+    }
+    respondWithNewView(view) {
+      const q = RS.get(this), p = q.p;
+      if (!p) throw new TypeError("this byobRequest was already answered");
+      if (!AB.isView(view)) throw new TypeError("respondWithNewView takes an ArrayBufferView");
+      if (view.byteOffset !== p.byteOffset + p.bytesFilled) throw new RangeError("the view must start where byobRequest.view starts");
+      if (view.byteLength > p.byteLength - p.bytesFilled) throw new RangeError("the view is larger than byobRequest.view");
+      if (view.buffer.byteLength !== p.buffer.byteLength) throw new RangeError("the view's buffer must have the length of byobRequest.view's");
+      p.buffer = view.buffer;
+      bsRespond(q.s, view.byteLength);
+    }
+  }
+  class ReadableByteStreamController {
+    constructor() { throw new TypeError("Illegal constructor"); }
+    get byobRequest() {
+      const s = RS.get(this);
+      if (s.byobRequest === null && s.pullIntos.length > 0) {
+        const p = s.pullIntos[0];
+        const req = Object.create(ReadableStreamBYOBRequest.prototype);
+        RS.set(req, { s, p, view: new U8(p.buffer, p.byteOffset + p.bytesFilled, p.byteLength - p.bytesFilled) });
+        s.byobRequest = req;
+      }
+      return s.byobRequest;
+    }
+    get desiredSize() { return rsDesired(RS.get(this)); }
+    enqueue(chunk) {
+      const s = RS.get(this);
+      if (!AB.isView(chunk)) throw new TypeError("enqueue takes an ArrayBufferView (such as a Uint8Array)");
+      if (chunk.byteLength === 0) throw new TypeError("cannot enqueue an empty chunk");
+      if (s.closeRequested || s.state !== "readable") throw new TypeError("the stream is closed or errored; cannot enqueue");
+      const bytes = new U8(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      bsInvalidate(s);
+      if (s.pullIntos.length > 0 && s.pullIntos[0].readerType === "default") {
+        // The buffer offered to a default read goes unused.
+        const p = s.pullIntos.shift();
+        bsEnqueueCopy(s, p.buffer, p.byteOffset, p.bytesFilled);
+      }
+      const r = s.reader;
+      if (r && !r.byob && r.reads.length > 0 && s.qsize === 0) {
+        r.reads.shift().resolve({ value: bytes, done: false });
+      } else {
+        s.queue.push([bytes, bytes.byteLength]); s.qsize += bytes.byteLength;
+        if (r && r.byob) bsProcess(s);
+        else if (r) while (r.reads.length > 0 && s.queue.length > 0) { const [c, n] = s.queue.shift(); s.qsize -= n; r.reads.shift().resolve({ value: c, done: false }); }
+      }
+      rsPull(s);
+    }
+    close() {
+      const s = RS.get(this);
+      if (s.closeRequested || s.state !== "readable") throw new TypeError("the stream is already closing or closed");
+      s.closeRequested = true;
+      if (s.qsize > 0) return;
+      const p = s.pullIntos[0];
+      if (p && p.bytesFilled % p.elementSize !== 0) {
+        const e = new TypeError("the stream closed in the middle of an element of a BYOB read");
+        rsError(s, e);
+        throw e;
+      }
+      rsFinishClose(s);
+    }
+    error(e) { rsError(RS.get(this), e); }
+  }
+  class ReadableStreamBYOBReader {
+    constructor(stream) { rsAcquire(this, stream, true); }
+    get closed() { return RS.get(this).closed.promise; }
+    read(view, opts) {
+      const r = RS.get(this);
+      if (!r) return Promise.reject(new TypeError("not a ReadableStreamBYOBReader"));
+      const s = r.stream;
+      if (!AB.isView(view)) return Promise.reject(new TypeError("read takes an ArrayBufferView (such as a Uint8Array)"));
+      if (view.byteLength === 0) return Promise.reject(new TypeError("the view is empty"));
+      const ctor = viewCtor(view);
+      const elementSize = ctor === DataView ? 1 : view.BYTES_PER_ELEMENT;
+      const min = opts && opts.min !== undefined ? Number(opts.min) : 1;
+      if (!Number.isInteger(min) || min <= 0) return Promise.reject(new TypeError("min must be a positive integer"));
+      if (min * elementSize > view.byteLength) return Promise.reject(new RangeError("min is larger than the view"));
+      if (s.reader !== r) return Promise.reject(new TypeError("the reader was released"));
+      s.disturbed = true;
+      if (s.state === "errored") return Promise.reject(s.error);
+      const p = { buffer: view.buffer, byteOffset: view.byteOffset, byteLength: view.byteLength, bytesFilled: 0, minFill: min * elementSize, elementSize, ctor, readerType: "byob" };
+      const d = deferred();
+      if (s.pullIntos.length > 0) { s.pullIntos.push(p); r.reads.push(d); return d.promise; }
+      if (s.state === "closed") return Promise.resolve({ value: makeView(p, 0), done: true });
+      if (s.qsize > 0) {
+        if (bsFill(s, p)) {
+          if (s.closeRequested && s.qsize === 0) rsFinishClose(s); else rsPull(s);
+          return Promise.resolve({ value: makeView(p, p.bytesFilled), done: false });
+        }
+        if (s.closeRequested) {
+          const e = new TypeError("the stream closed in the middle of an element of a BYOB read");
+          rsError(s, e);
+          return Promise.reject(e);
+        }
+      }
+      s.pullIntos.push(p);
+      r.reads.push(d);
+      rsPull(s);
+      return d.promise;
+    }
+    releaseLock() { rsRelease(RS.get(this)); }
+    cancel(reason) {
+      const r = RS.get(this);
+      if (r.stream.reader !== r) return Promise.reject(new TypeError("the reader was released"));
+      return rsCancel(r.stream, reason);
+    }
   }
   class ReadableStream {
     constructor(source = {}, strategy = {}) {
       if (source === null || typeof source !== "object") source = {};
-      if (source.type === "bytes") throw new RangeError("streams: byte streams (type 'bytes') are not supported by edgegate; use a default stream of Uint8Array chunks");
-      const s = { state: "readable", queue: [], qsize: 0, hwm: hwmOf(strategy, 1), size: sizeOf(strategy), source, pulling: false, pullAgain: false, started: false, closeRequested: false, error: undefined, reader: null, disturbed: false, host: null };
-      const controller = Object.create(ReadableStreamDefaultController.prototype);
+      const bytes = source.type !== undefined && String(source.type) === "bytes";
+      if (source.type !== undefined && !bytes) throw new TypeError("unknown stream type " + JSON.stringify(String(source.type)));
+      const s = { state: "readable", queue: [], qsize: 0, hwm: hwmOf(strategy, bytes ? 0 : 1), size: sizeOf(strategy), source, pulling: false, pullAgain: false, started: false, closeRequested: false, error: undefined, reader: null, disturbed: false, host: null, bytes };
+      if (bytes) {
+        if (strategy && strategy.size !== undefined) throw new RangeError("a byte stream's queuing strategy cannot have a size function");
+        const aa = source.autoAllocateChunkSize;
+        if (aa !== undefined && !(Number.isInteger(aa) && aa > 0)) throw new TypeError("autoAllocateChunkSize must be a positive integer");
+        s.autoAllocate = aa || 0; s.pullIntos = []; s.byobRequest = null;
+      }
+      const controller = Object.create((bytes ? ReadableByteStreamController : ReadableStreamDefaultController).prototype);
       RS.set(controller, s);
       s.controller = controller;
       RS.set(this, s);
@@ -240,7 +459,9 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
     }
     get locked() { return RS.get(this).reader !== null; }
     getReader(opts) {
-      if (opts && opts.mode === "byob") throw new TypeError("streams: BYOB readers are not supported by edgegate");
+      const mode = opts && opts.mode !== undefined ? String(opts.mode) : undefined;
+      if (mode === "byob") return new ReadableStreamBYOBReader(this);
+      if (mode !== undefined) throw new TypeError("getReader: mode must be \"byob\" or undefined");
       return new ReadableStreamDefaultReader(this);
     }
     cancel(reason) {
@@ -319,7 +540,7 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
   // A host-backed stream: bytes edgegate already has (request and
   // sub-request bodies); untouched, they pass through without JS.
   const fromBytes = (u8) => {
-    const rs = new ReadableStream({ start(c) { if (u8.length) c.enqueue(u8); c.close(); } }, { highWaterMark: 0 });
+    const rs = new ReadableStream({ type: "bytes", start(c) { if (u8.length) c.enqueue(u8); c.close(); } });
     RS.get(rs).host = u8;
     return rs;
   };
@@ -779,6 +1000,7 @@ const preludeSource = `// The sandbox and the built-in modules written in JavaSc
     streams: {
       ReadableStream, WritableStream, TransformStream, ByteLengthQueuingStrategy, CountQueuingStrategy,
       ReadableStreamDefaultReader, WritableStreamDefaultWriter,
+      ReadableStreamBYOBReader, ReadableByteStreamController, ReadableStreamBYOBRequest,
     },
     "text-encode-transform": { TextEncoderStream, TextDecoderStream },
     "html-rewriter": { HtmlRewritingStream },

@@ -154,6 +154,15 @@ func NewVariables(budget int) *Variables {
 	return &Variables{budget: budget}
 }
 
+// Reset empties v and sets its budget (0: 1024), so a caller can keep
+// the store in its own per-request state instead of allocating one.
+func (v *Variables) Reset(budget int) {
+	if budget <= 0 {
+		budget = 1024
+	}
+	*v = Variables{budget: budget}
+}
+
 // Set sets a PMUSER variable.
 func (v *Variables) Set(name, value string) error {
 	if !strings.HasPrefix(name, "PMUSER_") || len(name) == len("PMUSER_") {

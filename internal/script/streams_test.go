@@ -14,7 +14,7 @@ import (
 func runJS(t *testing.T, body string) string {
 	t.Helper()
 	src := `
-import { ReadableStream, WritableStream, TransformStream, CountQueuingStrategy, ByteLengthQueuingStrategy } from 'streams';
+import { ReadableStream, WritableStream, TransformStream, CountQueuingStrategy, ByteLengthQueuingStrategy, ReadableStreamBYOBReader, ReadableByteStreamController, ReadableStreamBYOBRequest } from 'streams';
 import { TextEncoderStream, TextDecoderStream } from 'text-encode-transform';
 import { TextEncoder, TextDecoder } from 'encoding';
 import { createResponse } from 'create-response';
@@ -108,7 +108,7 @@ func TestStreams(t *testing.T) {
 		{"TextDecoder stream option", `
   const d = new TextDecoder(); const b = new TextEncoder().encode('€');
   return d.decode(b.slice(0, 1), { stream: true }) + '|' + d.decode(b.slice(1), { stream: true }) + '|' + d.decode();`, "|€|"},
-		{"byob refused", `
+		{"byob needs a byte stream", `
   try { new ReadableStream().getReader({ mode: 'byob' }); return 'no'; } catch (e) { return e.constructor.name; }`, "TypeError"},
 		{"request body stream", `
   let o = ''; for await (const c of request.body.pipeThrough(new TextDecoderStream())) o += c; return o;`, "posted body"},
