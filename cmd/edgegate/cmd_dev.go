@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 
 	"github.com/edgegate/edgegate/internal/config"
 	"github.com/edgegate/edgegate/internal/devidp"
@@ -19,15 +20,30 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	adm := fs.String("admin", devmode.DefaultAddrs.Admin, "admin address (loopback)")
 	org := fs.String("origin", devmode.DefaultAddrs.Origin, "demo origin address (loopback)")
 	idp := fs.String("provider", devmode.DefaultAddrs.Provider, "embedded OpenID provider address (loopback)")
+	auditDir := fs.String("audit-dir", "", `directory for the audit trail (default: a new temporary directory at each start; "off": none)`)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	addrs := devmode.Addrs{Gateway: *gw, Admin: *adm, Origin: *org, Provider: *idp}
-	src := devmode.Config(addrs)
+	if *auditDir != "off" {
+		addrs.AuditDir = *auditDir
+	}
 	if *printCfg {
-		_, _ = stdout.Write(src)
+		_, _ = stdout.Write(devmode.Config(addrs))
 		return 0
 	}
+	if addrs.AuditDir == "" && *auditDir != "off" {
+		// A new directory per start: the dev key ring lives in memory, so a
+		// trail continued across restarts would hold checkpoints signed by
+		// keys nobody can show any more.
+		dir, err := os.MkdirTemp("", "edgegate-dev-audit-")
+		if err != nil {
+			fmt.Fprintf(stderr, "edgegate dev: audit directory: %v\n", err)
+			return 1
+		}
+		addrs.AuditDir = dir
+	}
+	src := devmode.Config(addrs)
 	for _, a := range []string{addrs.Gateway, addrs.Admin, addrs.Origin, addrs.Provider} {
 		if err := requireLoopback(a); err != nil {
 			fmt.Fprintf(stderr, "edgegate dev: %v\n", err)

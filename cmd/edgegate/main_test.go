@@ -145,7 +145,8 @@ func TestDev(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut lockedBuffer
 	done := make(chan int, 1)
-	devArgs := []string{"--listen", gw, "--admin", adm, "--origin", org, "--provider", prov}
+	auditDir := t.TempDir()
+	devArgs := []string{"--listen", gw, "--admin", adm, "--origin", org, "--provider", prov, "--audit-dir", auditDir}
 	go func() {
 		done <- run(ctx, append([]string{"dev"}, devArgs...), &out, &errOut)
 	}()
@@ -222,6 +223,27 @@ func TestDev(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("dev did not stop")
 	}
+	// The banner's audit walk-through: the trail holds the decisions above
+	// and verifies; one deny turned into an allow is caught, with its line.
+	code, vout, verr := runCmd(t, "audit", "verify", auditDir)
+	if code != 0 || !strings.Contains(vout, "OK: 1 file(s)") {
+		t.Errorf("audit verify of the dev trail: exit %d\n%s%s", code, vout, verr)
+	}
+	trail, err := os.ReadFile(filepath.Join(auditDir, "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(trail, []byte(`"kind":"authn.failure"`)) || !bytes.Contains(trail, []byte(`"subject":"alice"`)) {
+		t.Errorf("the dev trail lacks the 401 and alice's allow:\n%s", trail)
+	}
+	tampered := filepath.Join(t.TempDir(), "audit.jsonl")
+	if err := os.WriteFile(tampered, bytes.Replace(trail, []byte(`"decision":"deny"`), []byte(`"decision":"allow"`), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, vout, _ := runCmd(t, "audit", "verify", tampered); code != 1 || !strings.Contains(vout, "hash: the record was changed") {
+		t.Errorf("a tampered dev trail: exit %d\n%s", code, vout)
+	}
+
 	code, _, errStr := runCmd(t, "dev", "--listen", "0.0.0.0:8080")
 	if code != 2 || !strings.Contains(errStr, "loopback") {
 		t.Errorf("non-loopback dev: %d %q", code, errStr)

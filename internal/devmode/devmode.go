@@ -30,6 +30,9 @@ type Addrs struct {
 	Admin    string
 	Origin   string // the demo origin
 	Provider string // the embedded OpenID provider (dev users log in there)
+	// AuditDir is where the audit trail goes (audit.jsonl); empty, dev mode
+	// keeps no trail. Not an address, but it shapes the config the same way.
+	AuditDir string
 }
 
 // DefaultAddrs are fixed so the printed examples can be copied; every one
@@ -106,7 +109,14 @@ pools:
 scripts:
   bundles:
     - {name: dev, path: "embedded:dev"}
-# The embedded OpenID provider (development only) and its dev users.
+{{if .AuditDir}}# The audit trail: every decision, hash-chained (check it: edgegate audit verify DIR).
+audit:
+  sinks:
+    - {type: file, path: "{{.AuditDir}}/audit.jsonl"}
+  # Frequent signed checkpoints, so a short session already shows some.
+  checkpoint: {every: 100, interval: 10s}
+{{else}}# No audit trail: edgegate dev adds one in a new temporary directory at start.
+{{end}}# The embedded OpenID provider (development only) and its dev users.
 dev_provider:
   address: "{{.Provider}}"
   token_lifetime: 5m
@@ -384,7 +394,7 @@ EdgeWorkers (bundle "dev" = examples/edgeworkers/dev, on route "ew-demo"):
   Debug headers: start with %[5]s=mytoken, then add
     -H 'Pragma: akamai-x-ew-debug' -H 'Akamai-EW-Trace: mytoken'
 
-Try:
+%[6]sTry:
   curl -s %[1]s/hello                    # proxied; the origin echoes what it saw
   curl -s %[1]s/api/users?id=7           # route "api" (public): /api stripped, /v1 added, headers set
   curl -si %[1]s/old-docs/intro?x=1      # route "docs-moved": 301 to /docs?x=1 (query kept)
@@ -394,5 +404,19 @@ Try:
   edgegate route -c <(edgegate dev --print-config) http://localhost/api/users   # which route, and why
 
 Press Ctrl-C to stop.
-`, g, adm, a.Origin, a.Provider, DebugTokenEnv)
+`, g, adm, a.Origin, a.Provider, DebugTokenEnv, auditLines(a.AuditDir, g))
+}
+
+// auditLines is the banner's audit section: where the trail is and how to
+// check it, and how to see tampering caught.
+func auditLines(dir, gateway string) string {
+	if dir == "" {
+		return ""
+	}
+	return fmt.Sprintf(`Audit trail (every decision above, hash-chained; a signed checkpoint every 10 s):
+  edgegate audit verify --jwks %[2]s/.well-known/edgegate/jwks.json %[1]s   # OK: records, checkpoints, signatures
+  cp -r %[1]s /tmp/tampered && sed -i 's/"decision":"deny"/"decision":"allow"/' /tmp/tampered/audit.jsonl
+  edgegate audit verify /tmp/tampered                   # FAILED: file:line of every record changed
+
+`, dir, gateway)
 }

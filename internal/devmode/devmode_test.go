@@ -111,7 +111,7 @@ func TestBannerExamples(t *testing.T) {
 }
 
 func TestBanner(t *testing.T) {
-	a := devmode.Addrs{Gateway: "gw.test:1111", Admin: "adm.test:2222", Origin: "origin.test:3333", Provider: "idp.test:4444"}
+	a := devmode.Addrs{Gateway: "gw.test:1111", Admin: "adm.test:2222", Origin: "origin.test:3333", Provider: "idp.test:4444", AuditDir: "/var/tmp/dev-audit"}
 	b := devmode.Banner(a)
 	for _, want := range []string{
 		"http://gw.test:1111/", "http://adm.test:2222/metrics", "http://adm.test:2222/readyz",
@@ -120,6 +120,7 @@ func TestBanner(t *testing.T) {
 		"Authorization: Bearer $TOKEN", "/api/private/orders", "/.edgegate/whoami",
 		"http://gw.test:1111/ew/jwt/orders", "http://gw.test:1111/ew/promo", "http://gw.test:1111/ew/ab/", "-b ab=b",
 		"worker test embedded:dev", "Pragma: akamai-x-ew-debug", devmode.DebugTokenEnv,
+		"audit verify --jwks http://gw.test:1111/.well-known/edgegate/jwks.json /var/tmp/dev-audit",
 	} {
 		if !strings.Contains(b, want) {
 			t.Errorf("banner lacks %q:\n%s", want, b)
