@@ -8,9 +8,9 @@
 package accesslog
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -46,27 +46,38 @@ type Record struct {
 	TraceID                                         string
 }
 
-// Logger queues records for one writer goroutine.
+// Logger queues records for one writer goroutine. Log renders the line on
+// the caller's goroutine and appends it to a shared buffer; the writer
+// swaps the buffer out and writes it with one write call. Under load a
+// write carries many lines and a request costs no goroutine handoff of its
+// own, only the wake-up of an idle writer (issue #7: the access log's CPU
+// per request).
 type Logger struct {
-	ch      chan Record
-	w       *bufio.Writer
-	out     io.Writer // what w writes to
-	closer  io.Closer // the file the logger owns, or nil
+	out    io.Writer // what the lines are written to
+	closer io.Closer // the file the logger owns, or nil
+	max    int       // most records waiting; more are dropped
+	// wake tells an idle writer that lines are waiting (or that the logger
+	// closed); it holds at most one signal.
+	wake    chan struct{}
+	done    chan struct{}
 	dropped atomic.Int64
-	// writeErrors counts failed writes (a full disk); the records are lost,
-	// and counted, rather than blocking requests.
+	// writeErrors counts failed writes (a full disk); their records are
+	// lost, and counted, rather than blocking requests.
 	writeErrors atomic.Int64
-	done        chan struct{}
+	lines       sync.Pool // *[]byte scratch buffers for Log
 
-	// mu makes Log and Close safe together: a hijacked connection's handler
-	// (a WebSocket) can still log after the server has shut down.
-	mu     sync.RWMutex
-	closed bool // guarded by mu
+	// mu guards the waiting lines and closed. A hijacked connection's
+	// handler (a WebSocket) can still log after the server has shut down.
+	mu     sync.Mutex
+	buf    []byte // lines not yet written; guarded by mu
+	n      int    // records in buf; guarded by mu
+	closed bool   // guarded by mu
 }
 
 // New starts a logger writing to w with room for queue records.
 func New(w io.Writer, queue int) *Logger {
-	l := &Logger{ch: make(chan Record, queue), w: bufio.NewWriterSize(w, 64<<10), out: w, done: make(chan struct{})}
+	l := &Logger{out: w, max: max(queue, 1), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	l.lines.New = func() any { b := make([]byte, 0, 1024); return &b }
 	go l.run()
 	return l
 }
@@ -78,21 +89,34 @@ func NewOwned(w io.WriteCloser, queue int) *Logger {
 	return l
 }
 
-// WriteErrors is how many records could not be written.
+// WriteErrors is how many writes failed.
 func (l *Logger) WriteErrors() int64 { return l.writeErrors.Load() }
 
-// Log queues rec; it never blocks.
+// Log queues rec; it never blocks on the writer.
 func (l *Logger) Log(rec Record) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
+	bp := l.lines.Get().(*[]byte)
+	line := Append((*bp)[:0], &rec)
+	l.mu.Lock()
+	if l.closed || l.n >= l.max {
+		l.mu.Unlock()
 		l.dropped.Add(1)
-		return
+	} else {
+		l.buf = append(l.buf, line...)
+		l.n++
+		first := l.n == 1
+		l.mu.Unlock()
+		if first {
+			l.signal()
+		}
 	}
+	*bp = line
+	l.lines.Put(bp)
+}
+
+func (l *Logger) signal() {
 	select {
-	case l.ch <- rec:
+	case l.wake <- struct{}{}:
 	default:
-		l.dropped.Add(1)
 	}
 }
 
@@ -102,11 +126,9 @@ func (l *Logger) Dropped() int64 { return l.dropped.Load() }
 // Close writes what is queued and stops the writer.
 func (l *Logger) Close() {
 	l.mu.Lock()
-	if !l.closed {
-		l.closed = true
-		close(l.ch)
-	}
+	l.closed = true
 	l.mu.Unlock()
+	l.signal()
 	<-l.done
 	if l.closer != nil {
 		_ = l.closer.Close()
@@ -115,24 +137,34 @@ func (l *Logger) Close() {
 
 func (l *Logger) run() {
 	defer close(l.done)
-	buf := make([]byte, 0, 1024)
-	for rec := range l.ch {
-		buf = Append(buf[:0], &rec)
-		if _, err := l.w.Write(buf); err != nil {
-			l.writeErrors.Add(1)
-		}
-		// Flush when the queue is drained so lines appear promptly at low
-		// load and are batched at high load.
-		if len(l.ch) == 0 {
-			if err := l.w.Flush(); err != nil {
-				l.writeErrors.Add(1)
-				// bufio keeps an error for good; start afresh so a
-				// transient failure (a full disk) does not stop the log.
-				l.w.Reset(l.out)
+	var spare []byte
+	for range l.wake {
+		// Let the goroutines that are ready to run log first, so one
+		// write carries all their lines (on one CPU the writer would
+		// otherwise run after every request).
+		runtime.Gosched()
+		for {
+			l.mu.Lock()
+			buf, closed := l.buf, l.closed
+			l.buf, l.n = spare[:0], 0
+			l.mu.Unlock()
+			if len(buf) == 0 {
+				if closed {
+					return
+				}
+				spare = buf
+				break
 			}
+			if _, err := l.out.Write(buf); err != nil {
+				l.writeErrors.Add(1)
+			}
+			// Keep a buffer grown by a burst from pinning its memory.
+			if cap(buf) > 1<<20 {
+				buf = nil
+			}
+			spare = buf
 		}
 	}
-	_ = l.w.Flush()
 }
 
 // Append renders rec as one JSON line (with the trailing newline).

@@ -174,6 +174,7 @@ func TestOpenErrors(t *testing.T) {
 		{"http without spool", Options{Sinks: []SinkOptions{{Name: "siem", Type: SinkHTTP, URL: "http://127.0.0.1:1/"}}}, "needs a spool directory"},
 		{"no sinks", Options{}, "no sinks"},
 		{"unknown type", Options{Sinks: []SinkOptions{{Type: "kafka"}}}, "unknown type"},
+		{"unknown durability", Options{Durability: "eventually", Sinks: []SinkOptions{{Type: SinkStdout}}}, `unknown durability "eventually"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,6 +185,9 @@ func TestOpenErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+			if strings.HasPrefix(tc.name, "unknown") && !errors.Is(err, ErrOptions) {
+				t.Errorf("err = %v, want it to wrap ErrOptions", err)
 			}
 		})
 	}

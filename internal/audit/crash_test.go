@@ -15,9 +15,9 @@ import (
 )
 
 // startChild runs the crash child and returns its address.
-func startChild(t *testing.T, bin, file, spool string, stderr *syncBuf) *exec.Cmd {
+func startChild(t *testing.T, bin, file, spool string, durability Durability, stderr *syncBuf) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, file, spool)
+	cmd := exec.Command(bin, file, spool, string(durability))
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -40,17 +40,24 @@ func startChild(t *testing.T, bin, file, spool string, stderr *syncBuf) *exec.Cm
 // mid-stream, tears its last line by hand (as a crash in the middle of a
 // write would), restarts it, and checks that every record whose request
 // was answered is in the trail and that the chain verifies across the
-// rotated files.
+// rotated files. Both durabilities survive a killed process: "write"
+// acknowledges once the kernel has the bytes, and the kernel keeps them.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a child process")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "crashchild")
+	bin := filepath.Join(t.TempDir(), "crashchild")
 	build := exec.Command("go", "build", "-o", bin, "./testdata/crashchild")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	for _, d := range []Durability{DurabilityFsync, DurabilityWrite} {
+		t.Run(string(d), func(t *testing.T) { crashAndCheck(t, bin, d) })
+	}
+}
+
+func crashAndCheck(t *testing.T, bin string, durability Durability) {
+	dir := t.TempDir()
 	file, spool := filepath.Join(dir, "audit.jsonl"), filepath.Join(dir, "spool")
 	var mu sync.Mutex
 	acked := map[string]bool{}
@@ -85,7 +92,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	}
 
 	stderr := &syncBuf{}
-	cmd := startChild(t, bin, file, spool, stderr)
+	cmd := startChild(t, bin, file, spool, durability, stderr)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() { drive(cmd.Args[len(cmd.Args)-1], "a", stop, 0); close(done) }()
@@ -121,7 +128,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	f.Close()
 
 	stderr2 := &syncBuf{}
-	cmd2 := startChild(t, bin, file, spool, stderr2)
+	cmd2 := startChild(t, bin, file, spool, durability, stderr2)
 	drive(cmd2.Args[len(cmd2.Args)-1], "b", nil, 20)
 	_ = cmd2.Process.Signal(syscall.SIGKILL)
 	_ = cmd2.Wait()

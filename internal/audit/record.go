@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 )
 
 // Kinds the trail writes itself. Stages may not record them.
@@ -66,31 +68,117 @@ type CheckpointPayload struct {
 	Count uint64 `json:"count"`
 }
 
-// encodeRecord returns the line for r (r.Hash is ignored and set): the
-// JSON object without the hash is the canonical form, hashed as is; the
-// line is that object with ,"hash":"<hex>" spliced in before the closing
-// brace, and a newline.
+// encodeRecord appends the line for r to buf and sets r.Hash: the JSON
+// object without the hash is the canonical form, hashed as is; the line is
+// that object with ,"hash":"<hex>" spliced in before the closing brace,
+// and a newline. The bytes are what encoding/json writes for a Record
+// (same field order, omitempty rules and escaping; a test compares the
+// two), appended without reflection: the trail encodes every decision on
+// the request path (issue #7's CPU budget). On error buf is returned
+// unchanged.
 func encodeRecord(buf []byte, r *Record) ([]byte, error) {
-	r.Hash = ""
-	body, err := json.Marshal(r)
-	if err != nil {
-		return buf, fmt.Errorf("encode audit record: %w", err)
+	start := len(buf)
+	b := append(buf, `{"seq":`...)
+	b = strconv.AppendUint(b, r.Seq, 10)
+	b = append(b, `,"prev":`...)
+	b = appendJSONString(b, r.Prev)
+	if r.File != 0 {
+		b = append(b, `,"file":`...)
+		b = strconv.AppendInt(b, int64(r.File), 10)
 	}
-	// json.Marshal wrote "hash":"" last; cut it to get the canonical form.
-	const tail = `,"hash":""}`
-	if !bytes.HasSuffix(body, []byte(tail)) {
-		return buf, errors.New("encode audit record: unexpected encoding")
+	b = append(b, `,"time":"`...)
+	var err error
+	if b, err = r.Time.AppendText(b); err != nil {
+		return buf[:start], fmt.Errorf("encode audit record: time: %w", err)
 	}
-	canon := append(body[:len(body)-len(tail)], '}')
-	sum := sha256.Sum256(canon)
+	b = append(b, `","kind":`...)
+	b = appendJSONString(b, string(r.Kind))
+	b = appendStringField(b, `,"request_id":`, r.RequestID)
+	b = appendStringField(b, `,"route":`, r.Route)
+	b = appendStringField(b, `,"client_ip":`, r.ClientIP)
+	b = appendStringField(b, `,"method":`, r.Method)
+	b = appendStringField(b, `,"host":`, r.Host)
+	b = appendStringField(b, `,"path":`, r.Path)
+	b = appendStringField(b, `,"subject":`, r.Subject)
+	b = appendStringField(b, `,"issuer":`, r.Issuer)
+	if len(r.Roles) > 0 {
+		b = append(b, `,"roles":[`...)
+		for i, role := range r.Roles {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, role)
+		}
+		b = append(b, ']')
+	}
+	b = appendStringField(b, `,"decision":`, r.Decision)
+	b = appendStringField(b, `,"reason":`, r.Reason)
+	b = appendStringField(b, `,"rule":`, r.Rule)
+	b = appendStringField(b, `,"fingerprint":`, r.Fingerprint)
+	if len(r.Detail) > 0 {
+		// encoding/json writes map keys sorted.
+		var arr [8]string
+		keys := arr[:0]
+		for k := range r.Detail {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		b = append(b, `,"detail":{`...)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, r.Detail[k])
+		}
+		b = append(b, '}')
+	}
+	b = appendStringField(b, `,"head":`, r.Head)
+	b = appendUintField(b, `,"count":`, r.Count)
+	b = appendStringField(b, `,"signature":`, r.Signature)
+	b = appendStringField(b, `,"sink":`, r.Sink)
+	b = appendUintField(b, `,"from":`, r.From)
+	b = appendUintField(b, `,"to":`, r.To)
+	b = appendUintField(b, `,"dropped":`, r.Dropped)
+	b = append(b, '}')
+	sum := sha256.Sum256(b[start:])
 	var hx [HashLen]byte
 	hex.Encode(hx[:], sum[:])
 	r.Hash = string(hx[:])
-	buf = append(buf, canon[:len(canon)-1]...)
-	buf = append(buf, `,"hash":"`...)
-	buf = append(buf, hx[:]...)
-	buf = append(buf, "\"}\n"...)
-	return buf, nil
+	b = append(b[:len(b)-1], `,"hash":"`...)
+	b = append(b, hx[:]...)
+	return append(b, "\"}\n"...), nil
+}
+
+func appendStringField(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendJSONString(append(b, key...), v)
+}
+
+func appendUintField(b []byte, key string, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	return strconv.AppendUint(append(b, key...), v, 10)
+}
+
+// appendJSONString quotes s as encoding/json does. Strings of printable
+// ASCII that need no escaping (nearly all of them: routes, paths, hashes,
+// reason codes) are copied; anything else goes through encoding/json, so
+// its escaping (HTML characters, invalid UTF-8, U+2028) is matched exactly.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // Canonical splits a line (without its newline) into the canonical bytes

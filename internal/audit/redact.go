@@ -90,9 +90,8 @@ func redactValue(v string) (string, bool) {
 	if len(v) < 16 {
 		return v, false
 	}
-	lower := strings.ToLower(v)
 	for _, scheme := range []string{"bearer ", "basic "} {
-		if i := strings.Index(lower, scheme); i >= 0 {
+		if i := indexFold(v, scheme); i >= 0 {
 			rest := strings.TrimLeft(v[i+len(scheme):], " ")
 			end := strings.IndexAny(rest, " ,;\"")
 			if end < 0 {
@@ -129,6 +128,28 @@ func redactValue(v string) (string, bool) {
 		rest, ok := redactValue(out[i+3:])
 		return out[:i+3] + rest, changed || ok
 	}
+}
+
+// indexFold is strings.Index(strings.ToLower(s), lower) for an ASCII
+// pattern, without allocating a lowered copy of every value of every
+// record. Non-ASCII bytes never match ASCII ones, so byte offsets agree.
+func indexFold(s, lower string) int {
+	for i := 0; i+len(lower) <= len(s); i++ {
+		j := 0
+		for ; j < len(lower); j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lower[j] {
+				break
+			}
+		}
+		if j == len(lower) {
+			return i
+		}
+	}
+	return -1
 }
 
 func isB64URL(c byte) bool {

@@ -17,8 +17,8 @@ import (
 )
 
 // sink delivers record lines, in order. write returns nil once the lines
-// are durable (a file: written and fsynced) or accepted (a collector
-// answered 2xx).
+// are durable (a file: written, and fsynced unless the trail's durability
+// is "write") or accepted (a collector answered 2xx).
 type sink interface {
 	write(ctx context.Context, buf []byte, n int, first, last uint64) error
 	close() error
@@ -32,6 +32,9 @@ type fileSink struct {
 	path        string
 	rotateBytes int64
 	rotateEvery time.Duration
+	// syncEach fsyncs every write (DurabilityFsync); otherwise the trail
+	// calls sync every SyncInterval.
+	syncEach bool
 
 	mu     sync.Mutex
 	f      *os.File
@@ -39,12 +42,13 @@ type fileSink struct {
 	opened time.Time
 	index  int // index of the file being written
 	last   lastRec
+	dirty  bool // written since the last fsync; guarded by mu
 }
 
 // openFileSink opens path for append, creating it, after cutting a torn
 // last line. repaired is the number of bytes cut.
-func openFileSink(path string, rotateBytes int64, rotateEvery time.Duration) (s *fileSink, repaired int64, err error) {
-	s = &fileSink{path: path, rotateBytes: rotateBytes, rotateEvery: rotateEvery, index: 1}
+func openFileSink(path string, rotateBytes int64, rotateEvery time.Duration, syncEach bool) (s *fileSink, repaired int64, err error) {
+	s = &fileSink{path: path, rotateBytes: rotateBytes, rotateEvery: rotateEvery, syncEach: syncEach, index: 1}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit file %s: %w", path, err)
@@ -154,11 +158,33 @@ func (s *fileSink) appendLocked(buf []byte) error {
 		_ = s.f.Truncate(s.size)
 		return fmt.Errorf("audit file %s: %w", s.path, err)
 	}
-	if err := s.f.Sync(); err != nil {
-		_ = s.f.Truncate(s.size)
-		return fmt.Errorf("audit file %s: %w", s.path, err)
+	if s.syncEach {
+		if err := s.f.Sync(); err != nil {
+			_ = s.f.Truncate(s.size)
+			return fmt.Errorf("audit file %s: %w", s.path, err)
+		}
+	} else {
+		s.dirty = true
 	}
 	s.size += int64(len(buf))
+	return nil
+}
+
+// sync fsyncs what was written since the last fsync (DurabilityWrite).
+func (s *fileSink) sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncLocked()
+}
+
+func (s *fileSink) syncLocked() error {
+	if !s.dirty || s.f == nil {
+		return nil
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("audit file %s: %w", s.path, err)
+	}
+	s.dirty = false
 	return nil
 }
 
@@ -168,6 +194,12 @@ func (s *fileSink) rotateLocked(next int) error {
 	rotated := s.path + "." + strconv.Itoa(s.index)
 	if _, err := os.Stat(rotated); err == nil {
 		return fmt.Errorf("audit file %s: cannot rotate: %s exists", s.path, rotated)
+	}
+	// A file is complete on disk before the next one starts, so a machine
+	// crash under DurabilityWrite can only lose the newest records, never
+	// leave a hole in the middle of the chain.
+	if err := s.syncLocked(); err != nil {
+		return err
 	}
 	if err := os.Rename(s.path, rotated); err != nil {
 		return fmt.Errorf("audit file %s: rotate: %w", s.path, err)
@@ -189,7 +221,10 @@ func (s *fileSink) close() error {
 	if s.f == nil {
 		return nil
 	}
-	err := s.f.Close()
+	err := s.syncLocked()
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
 	s.f = nil
 	return err
 }

@@ -14,12 +14,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/edgegate/edgegate/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Policy is what the trail does when a sink cannot take records and its
@@ -33,6 +35,21 @@ const (
 	// FailOpen drops the records for that sink, counts them, logs, and
 	// writes a gap record into the trail when the sink takes records again.
 	FailOpen Policy = "fail_open"
+)
+
+// Durability is when Record returns, for the file sink.
+type Durability string
+
+const (
+	// DurabilityFsync acknowledges a record once its group is written and
+	// fsynced: nothing acknowledged is lost even when the machine loses
+	// power. Each group costs an fsync, on the request path.
+	DurabilityFsync Durability = "fsync"
+	// DurabilityWrite acknowledges a record once it is written to the
+	// operating system: nothing acknowledged is lost when the gateway
+	// crashes or is killed, and the trail fsyncs the file every
+	// SyncInterval, so a machine crash can lose at most that much.
+	DurabilityWrite Durability = "write"
 )
 
 // Sink types.
@@ -104,10 +121,18 @@ type Options struct {
 	BackoffMin, BackoffMax time.Duration
 	// CloseTimeout is how long Close waits for spools to drain (default 5s).
 	CloseTimeout time.Duration
+	// Durability applies to the file sink (default DurabilityFsync);
+	// spools are fsynced on every append whatever it says, and stdout
+	// and http sinks are not affected.
+	Durability Durability
+	// SyncInterval is how often the file sink is fsynced under
+	// DurabilityWrite (default 1s).
+	SyncInterval time.Duration
 }
 
 // Trail is the tamper-evident audit trail: it numbers and chains records,
-// commits them to its sinks in groups (one fsync per group), spools for
+// commits them to its sinks in groups (one write, and under
+// DurabilityFsync one fsync, per group), spools for
 // sinks that are down, and writes signed checkpoints. It is safe for
 // concurrent use.
 type Trail struct {
@@ -146,6 +171,10 @@ type outlet struct {
 	batch int
 	wake  chan struct{}
 	up    atomic.Bool
+	// records and upGauge are the sink's metrics, looked up once: every
+	// group updates them.
+	records prometheus.Counter
+	upGauge prometheus.Gauge
 	// lost is the range of seqs this sink missed, to be declared in a gap
 	// record; committer only.
 	lostFrom, lostTo, lostN uint64
@@ -184,6 +213,15 @@ func Open(opts Options) (*Trail, error) {
 	if opts.CloseTimeout <= 0 {
 		opts.CloseTimeout = 5 * time.Second
 	}
+	if opts.Durability == "" {
+		opts.Durability = DurabilityFsync
+	}
+	if opts.Durability != DurabilityFsync && opts.Durability != DurabilityWrite {
+		return nil, fmt.Errorf("%w: unknown durability %q", ErrOptions, opts.Durability)
+	}
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = time.Second
+	}
 	if len(opts.Sinks) == 0 {
 		return nil, fmt.Errorf("%w: no sinks", ErrOptions)
 	}
@@ -215,7 +253,7 @@ func Open(opts Options) (*Trail, error) {
 			if t.file != nil {
 				return fail(fmt.Errorf("%w: sink %q: only one file sink is supported", ErrOptions, so.Name))
 			}
-			fs, cut, err := openFileSink(so.Path, so.RotateBytes, so.RotateEvery)
+			fs, cut, err := openFileSink(so.Path, so.RotateBytes, so.RotateEvery, opts.Durability == DurabilityFsync)
 			if err != nil {
 				return fail(fmt.Errorf("sink %q: %w", so.Name, err))
 			}
@@ -264,6 +302,10 @@ func Open(opts Options) (*Trail, error) {
 				recovered = append(recovered, recoveredEvent(dir, cut))
 			}
 			o.spool = sp
+		}
+		if t.m != nil {
+			o.records = t.m.Records.WithLabelValues(o.name)
+			o.upGauge = t.m.SinkUp.WithLabelValues(o.name)
 		}
 		o.up.Store(true)
 		t.outlets = append(t.outlets, o)
@@ -390,7 +432,8 @@ func (t *Trail) resume() error {
 }
 
 // Record appends e to the trail and returns once every sink has it
-// durably (written and fsynced, or in a fsynced spool). It fills e.Time
+// durably: written and fsynced to the file (written only, under
+// DurabilityWrite), written to stdout, or in a fsynced spool. It fills e.Time
 // when zero and replaces anything in e that looks like a credential with
 // its fingerprint. Under FailClosed it returns ErrUnavailable when a sink
 // cannot take the record; under FailOpen it returns nil and counts the loss.
@@ -415,12 +458,18 @@ func (t *Trail) record(ctx context.Context, e Event, internal bool) error {
 	}
 	p := t.pool.Get().(*pending)
 	p.e = e
+	// The queue has room nearly always: try it without the cost of a
+	// three-way select.
 	select {
 	case t.reqs <- p:
-	case <-t.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		select {
+		case t.reqs <- p:
+		case <-t.done:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	select {
 	case err := <-p.done:
@@ -452,10 +501,22 @@ func (t *Trail) run() {
 	}
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
+	var syncC <-chan time.Time
+	if t.file != nil && t.opts.Durability == DurabilityWrite {
+		tk := time.NewTicker(t.opts.SyncInterval)
+		defer tk.Stop()
+		syncC = tk.C
+	}
 	group := make([]*pending, 0, 64)
 	for {
 		select {
 		case p := <-t.reqs:
+			// Let every goroutine that is ready to run reach its Record
+			// first, so they share this group's write (and fsync). Without
+			// it, on one CPU (GOMAXPROCS=1) the committer runs as soon as
+			// the first record wakes it and every record pays a write of
+			// its own (issue #7: the trail's CPU cost per request).
+			runtime.Gosched()
 			group = append(group[:0], p)
 			group = t.gather(group)
 			t.commit(group, false)
@@ -464,6 +525,12 @@ func (t *Trail) run() {
 		case <-retry.C:
 			// Retry sync sinks that are spooling, and rotate by time.
 			t.commit(nil, false)
+		case <-syncC:
+			if err := t.file.sync(); err != nil {
+				// The kernel may have dropped the pages: records written
+				// since the last fsync may not survive a machine crash.
+				t.log.Error("audit: fsync of the trail file failed", "err", err.Error())
+			}
 		case <-t.quit:
 			for {
 				group = t.gather(group[:0])
@@ -745,18 +812,18 @@ func (t *Trail) drain(o *outlet) {
 
 func (t *Trail) setUp(o *outlet, up bool) {
 	o.up.Store(up)
-	if t.m != nil {
+	if o.upGauge != nil {
 		v := 0.0
 		if up {
 			v = 1
 		}
-		t.m.SinkUp.WithLabelValues(o.name).Set(v)
+		o.upGauge.Set(v)
 	}
 }
 
 func (t *Trail) count(o *outlet, n int) {
-	if t.m != nil {
-		t.m.Records.WithLabelValues(o.name).Add(float64(n))
+	if o.records != nil {
+		o.records.Add(float64(n))
 	}
 }
 

@@ -13,6 +13,10 @@ type Audit struct {
 	Sinks []AuditSink
 	// Policy is "fail_closed" or "fail_open".
 	Policy string
+	// Durability is "fsync" or "write"; SyncInterval is how often the file
+	// is fsynced under "write".
+	Durability   string
+	SyncInterval time.Duration
 	// SpoolDir is "" when no spool is configured.
 	SpoolDir      string
 	SpoolMaxBytes int64
@@ -40,28 +44,27 @@ type AuditSink struct {
 	Timeout   time.Duration
 }
 
-// Audit defaults (stated in raw_audit.go's comments as "Without it: ...").
-const (
-	DefaultAuditPolicy             = "fail_closed"
-	DefaultAuditRotateBytes        = 100 << 20
-	DefaultAuditRotateEvery        = 24 * time.Hour
-	DefaultAuditBatchSize          = 500
-	DefaultAuditTimeout            = 10 * time.Second
-	DefaultAuditSpoolMaxBytes      = 1 << 30
-	DefaultAuditCheckpointEvery    = 1000
-	DefaultAuditCheckpointInterval = time.Minute
-)
-
 func (v *validator) audit(raw *RawConfig) Audit {
 	r := raw.Audit
 	a := Audit{
 		Policy:             str(r.Policy, DefaultAuditPolicy),
+		Durability:         str(r.Durability, DefaultAuditDurability),
 		SpoolMaxBytes:      DefaultAuditSpoolMaxBytes,
 		CheckpointEvery:    DefaultAuditCheckpointEvery,
 		CheckpointInterval: DefaultAuditCheckpointInterval,
 	}
 	if a.Policy != "fail_closed" && a.Policy != "fail_open" {
 		v.errorf("audit.policy", "unknown policy %q; allowed: fail_closed, fail_open", a.Policy)
+	}
+	switch a.Durability {
+	case "write":
+		a.SyncInterval = v.duration("audit.sync_interval", r.SyncInterval, DefaultAuditSyncInterval, positive)
+	case "fsync":
+		if r.SyncInterval != nil {
+			v.errorf("audit.sync_interval", "only with durability \"write\" (under \"fsync\" every group is fsynced)")
+		}
+	default:
+		v.errorf("audit.durability", "unknown durability %q; allowed: fsync, write", a.Durability)
 	}
 	if r.Spool != nil {
 		if r.Spool.Dir == nil {

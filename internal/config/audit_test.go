@@ -34,6 +34,9 @@ func TestValidateAudit(t *testing.T) {
 		{"spool parent", a("  spool: {dir: nope/sp}\n"), `audit.spool.dir: the directory "testdata/nope" does not exist`, "6:16"},
 		{"checkpoint every", a("  checkpoint: {every: -1}\n"), "audit.checkpoint.every: must be from 0 to 1000000, got -1", "6:23"},
 		{"checkpoint interval", a("  checkpoint: {interval: 1}\n"), `audit.checkpoint.interval: invalid duration "1"`, "6:26"},
+		{"durability", a("  durability: always\n"), `audit.durability: unknown durability "always"; allowed: fsync, write`, "6:15"},
+		{"sync interval zero", a("  sync_interval: 0s\n"), `audit.sync_interval: must be greater than 0, got "0s"`, "6:18"},
+		{"sync interval with fsync", a("  durability: fsync\n  sync_interval: 1s\n"), `audit.sync_interval: only with durability "write"`, "7:18"},
 	})
 }
 
@@ -45,6 +48,8 @@ func TestAuditDefaults(t *testing.T) {
 	want := Audit{
 		Sinks:              []AuditSink{{Name: "file", Type: "file", Path: "testdata/a.jsonl", RotateBytes: 100 << 20, RotateEvery: 24 * time.Hour}},
 		Policy:             "fail_closed",
+		Durability:         "write",
+		SyncInterval:       time.Second,
 		SpoolMaxBytes:      1 << 30,
 		CheckpointEvery:    1000,
 		CheckpointInterval: time.Minute,

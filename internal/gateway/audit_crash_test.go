@@ -29,14 +29,27 @@ import (
 // audited decision, acknowledged before its response), kills the process
 // with SIGKILL in mid-stream, restarts it on the same trail, and checks
 // that every request that got its answer has its record, and that the
-// chain verifies across the crash.
+// chain verifies across the crash. It runs with the default durability
+// ("write": acknowledged once written to the kernel, which a killed
+// process cannot take back) and with "fsync".
 func TestAuditSurvivesGatewayCrash(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "edgegate")
+	bin := filepath.Join(t.TempDir(), "edgegate")
 	build := exec.Command("go", "build", "-o", bin, "github.com/edgegate/edgegate/cmd/edgegate")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	for _, tc := range []struct{ name, durability string }{
+		{"default", ""},
+		{"fsync", "\n  durability: fsync"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { crashGateway(t, bin, tc.durability) })
+	}
+}
+
+// crashGateway is one run of TestAuditSurvivesGatewayCrash; durability is
+// appended to the audit section.
+func crashGateway(t *testing.T, bin, durability string) {
+	dir := t.TempDir()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
 	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), jwks, 0o600); err != nil {
@@ -60,8 +73,8 @@ routes:
     auth: {mode: bearer}
     allow: ['identity.subject != ""']
 audit:
-  sinks: [{type: file, path: audit/audit.jsonl}]
-`, addr, origin.URL)
+  sinks: [{type: file, path: audit/audit.jsonl}]%s
+`, addr, origin.URL, durability)
 	file := filepath.Join(dir, "edgegate.yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -30,6 +30,8 @@ func (g *Gateway) initAudit(cfg *config.Config) error {
 		Policy:             audit.Policy(ac.Policy),
 		CheckpointEvery:    ac.CheckpointEvery,
 		CheckpointInterval: ac.CheckpointInterval,
+		Durability:         audit.Durability(ac.Durability),
+		SyncInterval:       ac.SyncInterval,
 		Logger:             g.log,
 		Metrics:            &g.metrics.Audit,
 	}

@@ -17,8 +17,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: crashchild AUDIT_FILE SPOOL_DIR")
+	if len(os.Args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: crashchild AUDIT_FILE SPOOL_DIR fsync|write")
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -26,6 +26,7 @@ func main() {
 		Sinks:           []audit.SinkOptions{{Type: audit.SinkFile, Path: os.Args[1], RotateBytes: 32 << 10}},
 		SpoolDir:        os.Args[2],
 		CheckpointEvery: 25,
+		Durability:      audit.Durability(os.Args[3]),
 		Logger:          log,
 	})
 	if err != nil {
