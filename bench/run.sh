@@ -53,6 +53,7 @@ CASES=(
 	"jwt-es256-unique|edgegate_id|/jwt-es/x|@LUA=es-unique"
 	"pipeline|edgegate_id|/pipeline/x|Authorization: Bearer @RS_TOKEN@"
 	"pipeline-audited|edgegate_audited|/pipeline/x|Authorization: Bearer @RS_TOKEN@"
+	"pipeline-audited-fsync|edgegate_audited_fsync|/pipeline/x|Authorization: Bearer @RS_TOKEN@"
 	# The edge cache (issue #6): a stored object, served by nginx proxy_cache
 	# and by edgegate without the origin.
 	"nginx-cache-hit|nginx_cache|/cached"
@@ -459,6 +460,16 @@ start_edgegate_audited() {
 	mint_tokens
 	rm -rf "$OUT/audit" && mkdir -p "$OUT/audit"
 	edgegate_server edgegate_audited "$BENCH/edgegate-audited.yaml"
+}
+# The same with audit.durability: fsync (every response waits for the disk),
+# derived from the same template so the two differ in that line only.
+start_edgegate_audited_fsync() {
+	mint_tokens
+	rm -rf "$OUT/audit-fsync" && mkdir -p "$OUT/audit-fsync"
+	sed -e 's/^  durability: write$/  durability: fsync/' -e 's|@OUT@/audit/|@OUT@/audit-fsync/|' \
+		-e 's|@OUT@/access.log|@OUT@/access-fsync.log|' "$BENCH/edgegate-audited.yaml" >"$OUT/edgegate-audited-fsync.tpl"
+	grep -q '^  durability: fsync$' "$OUT/edgegate-audited-fsync.tpl" || die "bench/edgegate-audited.yaml: no 'durability: write' line to turn into fsync"
+	edgegate_server edgegate_audited_fsync "$OUT/edgegate-audited-fsync.tpl"
 }
 start_edgegate_cache() { edgegate_server edgegate_cache "$BENCH/edgegate-cache.yaml"; }
 
