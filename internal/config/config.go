@@ -168,6 +168,8 @@ type Pool struct {
 	// TLS configures TLS and mTLS toward https members; nil uses system roots.
 	TLS                 *OriginTLS
 	MaxIdleConnsPerHost int
+	// MaxConnsPerMember bounds requests in flight per member; 0: no limit.
+	MaxConnsPerMember int
 	// ConnectTimeout and ResponseTimeout override Timeouts when non-zero.
 	ConnectTimeout  time.Duration
 	ResponseTimeout time.Duration

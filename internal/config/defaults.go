@@ -57,6 +57,20 @@ const (
 	DefaultReplacePrefix     = ""
 )
 
+// Audit trail defaults.
+const (
+	DefaultAuditPolicy             = "fail_closed"
+	DefaultAuditDurability         = "write"
+	DefaultAuditSyncInterval       = time.Second
+	DefaultAuditRotateBytes        = 100 << 20
+	DefaultAuditRotateEvery        = 24 * time.Hour
+	DefaultAuditBatchSize          = 500
+	DefaultAuditTimeout            = 10 * time.Second
+	DefaultAuditSpoolMaxBytes      = 1 << 30
+	DefaultAuditCheckpointEvery    = 1000
+	DefaultAuditCheckpointInterval = time.Minute
+)
+
 // defaultListenerName names the listener at index i when the file gives no name.
 func defaultListenerName(i int) string { return "listener-" + strconv.Itoa(i) }
 
@@ -107,8 +121,20 @@ func fieldDefaults() map[string]string {
 		"pools[].retries":                          i(DefaultRetries),
 		"pools[].tls.insecure_skip_verify":         b(DefaultOriginInsecureSkipVerify),
 		"pools[].max_idle_conns_per_host":          i(DefaultMaxIdleConnsPerHost),
+		"pools[].max_conns_per_member":             "0 (no limit)",
 		"routes[].redirect.status":                 i(DefaultRedirectStatus),
 		"routes[].redirect.keep_query":             b(DefaultRedirectKeepQuery),
 		"routes[].rewrite.replace_prefix":          q(DefaultReplacePrefix),
+		"audit.policy":                             q(DefaultAuditPolicy),
+		"audit.durability":                         q(DefaultAuditDurability),
+		"audit.sync_interval":                      d(DefaultAuditSyncInterval),
+		"audit.sinks[].name":                       "the type",
+		"audit.sinks[].rotate_size":                formatSize(DefaultAuditRotateBytes),
+		"audit.sinks[].rotate_every":               i(int(DefaultAuditRotateEvery/time.Hour)) + "h",
+		"audit.sinks[].batch_size":                 i(DefaultAuditBatchSize),
+		"audit.sinks[].timeout":                    d(DefaultAuditTimeout),
+		"audit.spool.max_bytes":                    formatSize(DefaultAuditSpoolMaxBytes),
+		"audit.checkpoint.every":                   i(DefaultAuditCheckpointEvery),
+		"audit.checkpoint.interval":                i(int(DefaultAuditCheckpointInterval/time.Minute)) + "m",
 	}
 }

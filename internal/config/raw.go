@@ -211,6 +211,12 @@ type RawPool struct {
 	// Idle keep-alive connections kept open to each member. At least 1.
 	// Default: 256.
 	MaxIdleConnsPerHost *int `yaml:"max_idle_conns_per_host"`
+	// Connections (requests in flight) allowed to each member at once.
+	// A request to a member at its limit waits for a slot, at most for the
+	// origin response timeout; the wait is edgegate_pool_queue_seconds and
+	// the waiting requests are edgegate_pool_queued. 0 to 1000000.
+	// Default: 0 (no limit).
+	MaxConnsPerMember *int `yaml:"max_conns_per_member"`
 	// Overrides timeouts.origin_connect for this pool. 0 or absent keeps the
 	// global value.
 	ConnectTimeout *Duration `yaml:"connect_timeout"`

@@ -558,6 +558,7 @@ func (v *validator) pool(pp string, r RawPool, p *Pool) {
 		p.TLS = v.originTLS(pp+".tls", r.TLS)
 	}
 	p.MaxIdleConnsPerHost = v.intIn(pp+".max_idle_conns_per_host", r.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost, 1, 1_000_000)
+	p.MaxConnsPerMember = v.intIn(pp+".max_conns_per_member", r.MaxConnsPerMember, 0, 0, 1_000_000)
 	p.ConnectTimeout = v.duration(pp+".connect_timeout", r.ConnectTimeout, 0, nonNegative)
 	p.ResponseTimeout = v.duration(pp+".response_timeout", r.ResponseTimeout, 0, nonNegative)
 }

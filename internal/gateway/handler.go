@@ -18,6 +18,7 @@ import (
 	"github.com/edgegate/edgegate/internal/httperr"
 	"github.com/edgegate/edgegate/internal/hygiene"
 	"github.com/edgegate/edgegate/internal/identity"
+	"github.com/edgegate/edgegate/internal/policy"
 	"github.com/edgegate/edgegate/internal/proxy"
 	"github.com/edgegate/edgegate/internal/route"
 	"github.com/edgegate/edgegate/internal/upstream"
@@ -50,6 +51,17 @@ type reqState struct {
 	// assertion is the signed identity assertion for the origin, minted
 	// before forwarding ("" for anonymous requests).
 	assertion string
+
+	// Per-request values that would otherwise be separate allocations
+	// (issue #2): the response writer, the request ID header values (one
+	// for the client, one for the origin), and the forwarding target with
+	// its callbacks.
+	rw        responseWriter
+	idVals    [2]string
+	assertVal [1]string
+	target    proxy.Target
+	hooks     originHooks
+	policyIn  policy.Input
 }
 
 // stage names a step of the pipeline, for timings, metrics and spans.
@@ -66,10 +78,19 @@ const (
 
 var stageNames = [numStages]string{"hygiene", "route", "authn", "policy", "origin"}
 
+// stageSpanNames are the span names of the stages, built once rather than
+// per request.
+var stageSpanNames = func() (n [numStages]string) {
+	for i, s := range stageNames {
+		n[i] = "edgegate." + s
+	}
+	return n
+}()
+
 // timed runs fn as stage s: it records the duration and, with tracing on,
 // a child span.
 func (g *Gateway) timed(st *reqState, s stage, fn func(ctx context.Context) error) error {
-	ctx, span := g.tracer.stage(st.ctx, "edgegate."+stageNames[s])
+	ctx, span := g.tracer.stage(st.ctx, stageSpanNames[s])
 	start := time.Now()
 	err := fn(ctx)
 	st.stages[s] = time.Since(start)
@@ -81,8 +102,9 @@ func (g *Gateway) timed(st *reqState, s stage, fn func(ctx context.Context) erro
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	snap := g.snap.Load()
-	st := reqState{ctx: r.Context()}
-	rw := &responseWriter{ResponseWriter: w}
+	st := &reqState{ctx: r.Context()}
+	st.rw.ResponseWriter = w
+	rw := &st.rw
 
 	var span trace.Span
 	if g.tracer != nil {
@@ -95,10 +117,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 
-	err := g.serve(rw, r, snap, &st)
+	err := g.serve(rw, r, snap, st)
 	if err != nil {
 		if errors.Is(err, proxy.ErrAborted) {
-			g.finish(rw, r, snap, &st, start, "aborted")
+			g.finish(rw, r, snap, st, start, "aborted")
 			g.log.Debug("response aborted", "request_id", st.id, "route", st.route, "err", err)
 			// Tell net/http to cut the connection so the client sees a
 			// truncated response rather than a complete-looking short one.
@@ -106,14 +128,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if proxy.IsClientGone(err) {
 			rw.status = 499 // nginx's "client closed request", for logs only
-			g.finish(rw, r, snap, &st, start, "client_gone")
+			g.finish(rw, r, snap, st, start, "client_gone")
 			return
 		}
 		he := httperr.As(err)
 		st.errCode = he.Code
-		g.render(rw, r, &st, he)
+		g.render(rw, r, st, he)
 	}
-	g.finish(rw, r, snap, &st, start, st.errCode)
+	g.finish(rw, r, snap, st, start, st.errCode)
 }
 
 // serve runs the pipeline and returns an error for render to answer with.
@@ -134,14 +156,16 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 	st.stages[stageHygiene] = time.Since(hyStart)
 	st.hy = res
 	st.id = requestID(inboundID, res.Trusted)
-	w.Header()[RequestIDHeader] = []string{st.id}
+	st.idVals = [2]string{st.id, st.id}
+	// Capacity-limited, so an append by a later stage copies.
+	w.Header()[RequestIDHeader] = st.idVals[0:1:1]
 	if he != nil {
 		g.reject(he)
 		return he
 	}
 	// Whatever the client sent, the origin sees our request ID, and our
 	// trace context (a client's counts only through a trusted proxy).
-	r.Header[RequestIDHeader] = []string{st.id}
+	r.Header[RequestIDHeader] = st.idVals[1:2:2]
 	if !res.Trusted {
 		for _, k := range traceHeaders {
 			delete(r.Header, k)
@@ -213,52 +237,77 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 	}
 
 	pool := snap.Pools.Pool(rc.Pool)
-	t := proxy.Target{
+	st.hooks = originHooks{g: g, snap: snap, rt: rt, st: st, r: r}
+	st.target = proxy.Target{
 		Pool:            pool,
 		Path:            rt.RewritePath(res.Path),
 		RawQuery:        r.URL.RawQuery,
 		ResponseTimeout: rc.ResponseTimeout,
 		Hash:            upstream.HashInput{Header: r.Header, ClientIP: res.ClientIP},
-		EditRequest: func(h http.Header) {
-			rt.RequestHeaders().Apply(h)
-			snap.Hygiene.SetForwarded(h, res, r.Host)
-			stripSessionCookies(h, snap)
-			g.assertIdentity(h, snap, rt, st.ident, st)
-			if g.tracer != nil {
-				g.tracer.inject(st.ctx, h)
-			}
-		},
-		EditResponse: func(status int, h http.Header) {
-			rt.ResponseHeaders().Apply(h)
-		},
+		Hooks:           &st.hooks,
+		StreamContext:   g.streamsCtx,
 	}
-	fc := hygiene.ConnFromContext(r.Context())
-	upgraded := false
-	t.StreamContext = g.streamsCtx
-	t.OnUpgrade = func() {
-		upgraded = true
-		g.streams.Add(1)
-		if fc != nil {
-			// After a protocol switch the bytes are no longer HTTP.
-			fc.Stop()
-		}
-	}
+	t := &st.target
 	err = g.timed(st, stageOrigin, func(ctx context.Context) error {
 		if g.tracer != nil {
 			st.ctx = ctx // the origin span is the parent the origin sees
 		}
 		// The cache answers hits; misses go through the origin-side
 		// script handlers to the origin (or a script acting as origin).
-		return g.fetch(w, r, snap, rt, st, &t)
+		return g.fetch(w, r, snap, rt, st, t)
 	})
-	if upgraded {
+	if st.hooks.upgraded {
 		g.streams.Add(-1)
 	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return httperr.New(http.StatusRequestEntityTooLarge, "limits.body", "request body too large", err)
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return httperr.New(http.StatusRequestEntityTooLarge, "limits.body", "request body too large", err)
+		}
 	}
 	return err
+}
+
+// originHooks are the forwarder's callbacks for one request (proxy.Hooks).
+// They live in the request's reqState, so a plain forward allocates no
+// closures for them (issue #2).
+type originHooks struct {
+	g    *Gateway
+	snap *Snapshot
+	rt   *route.Route
+	st   *reqState
+	r    *http.Request
+	// clientResponse: EditResponse also runs g.clientResponse, which the
+	// cache otherwise applies itself on delivery (fetch sets it).
+	clientResponse bool
+	upgraded       bool
+}
+
+var _ proxy.Hooks = (*originHooks)(nil)
+
+func (o *originHooks) EditRequest(h http.Header) {
+	o.rt.RequestHeaders().Apply(h)
+	o.snap.Hygiene.SetForwarded(h, o.st.hy, o.r.Host)
+	stripSessionCookies(h, o.snap)
+	o.g.assertIdentity(h, o.snap, o.rt, o.st.ident, o.st)
+	if o.g.tracer != nil {
+		o.g.tracer.inject(o.st.ctx, h)
+	}
+}
+
+func (o *originHooks) EditResponse(status int, h http.Header) {
+	o.rt.ResponseHeaders().Apply(h)
+	if o.clientResponse {
+		o.g.clientResponse(status, h, o.snap, o.rt, o.st)
+	}
+}
+
+func (o *originHooks) OnUpgrade() {
+	o.upgraded = true
+	o.g.streams.Add(1)
+	if fc := hygiene.ConnFromContext(o.r.Context()); fc != nil {
+		// After a protocol switch the bytes are no longer HTTP.
+		fc.Stop()
+	}
 }
 
 func (g *Gateway) reject(he *httperr.Error) {
@@ -334,8 +383,13 @@ func (g *Gateway) finish(w *responseWriter, r *http.Request, snap *Snapshot, st 
 	if routeLabel == "" {
 		routeLabel = "-"
 	}
-	g.metrics.Requests.WithLabelValues(routeLabel, statusLabel(status)).Inc()
-	g.metrics.Duration.WithLabelValues(routeLabel).Observe(d.Seconds())
+	if rm := snap.routeMetrics[routeLabel]; rm != nil {
+		rm.counter(status).Inc()
+		rm.observer().Observe(d.Seconds())
+	} else {
+		g.metrics.Requests.WithLabelValues(routeLabel, statusLabel(status)).Inc()
+		g.metrics.Duration.WithLabelValues(routeLabel).Observe(d.Seconds())
+	}
 	for i, sd := range st.stages {
 		if sd > 0 {
 			g.metrics.StageDuration[i].Observe(sd.Seconds())

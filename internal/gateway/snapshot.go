@@ -15,6 +15,8 @@ package gateway
 import (
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgegate/edgegate/internal/config"
@@ -22,6 +24,7 @@ import (
 	"github.com/edgegate/edgegate/internal/metrics"
 	"github.com/edgegate/edgegate/internal/route"
 	"github.com/edgegate/edgegate/internal/upstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Snapshot is everything one request needs, compiled from one *config.Config.
@@ -40,6 +43,57 @@ type Snapshot struct {
 	assert  *assertStage
 	script  *scriptStage
 	cache   *cacheStage
+
+	// routeMetrics holds each route's metric children (and "-" for
+	// requests no route took), resolved at compile time so that a request
+	// does not hash label values (issue #2).
+	routeMetrics map[string]*routeMetrics
+}
+
+// routeMetrics are the edgegate_requests_total and
+// edgegate_request_duration_seconds children of one route. Children are
+// made on first use, so a route that served nothing has no series.
+type routeMetrics struct {
+	route     string
+	requests  *prometheus.CounterVec
+	durations *prometheus.HistogramVec
+	duration  atomic.Pointer[prometheus.Observer]
+	mu        sync.RWMutex
+	codes     map[int]prometheus.Counter // guarded by mu
+}
+
+func newRouteMetrics(m *metrics.Metrics, route string) *routeMetrics {
+	return &routeMetrics{
+		route:     route,
+		requests:  m.Requests,
+		durations: m.Duration,
+		codes:     make(map[int]prometheus.Counter),
+	}
+}
+
+// observer returns the route's duration histogram.
+func (rm *routeMetrics) observer() prometheus.Observer {
+	if o := rm.duration.Load(); o != nil {
+		return *o
+	}
+	o := rm.durations.WithLabelValues(rm.route)
+	rm.duration.Store(&o)
+	return o
+}
+
+// counter returns the requests counter of status.
+func (rm *routeMetrics) counter(status int) prometheus.Counter {
+	rm.mu.RLock()
+	c := rm.codes[status]
+	rm.mu.RUnlock()
+	if c != nil {
+		return c
+	}
+	c = rm.requests.WithLabelValues(rm.route, statusLabel(status))
+	rm.mu.Lock()
+	rm.codes[status] = c
+	rm.mu.Unlock()
+	return c
 }
 
 // compile builds a snapshot from cfg. prev, when not nil, is the snapshot in
@@ -89,10 +143,17 @@ func compileCore(cfg *config.Config, prev *Snapshot, m *metrics.Metrics, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("build origin pools: %w", err)
 	}
+	rms := make(map[string]*routeMetrics, len(cfg.Routes)+1)
+	rms["-"] = newRouteMetrics(m, "-")
+	for i := range cfg.Routes {
+		name := cfg.Routes[i].Name
+		rms[name] = newRouteMetrics(m, name)
+	}
 	return &Snapshot{
-		Config: cfg,
-		Routes: routes,
-		Pools:  pools,
+		routeMetrics: rms,
+		Config:       cfg,
+		Routes:       routes,
+		Pools:        pools,
 		Hygiene: &hygiene.Policy{
 			TrustedProxies: cfg.TrustedProxies,
 			MaxURIBytes:    cfg.Limits.MaxURIBytes,

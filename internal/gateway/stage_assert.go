@@ -221,7 +221,8 @@ func (g *Gateway) assertIdentity(h http.Header, snap *Snapshot, rt *route.Route,
 	if tok == "" {
 		return
 	}
-	h[as.cfg.Header] = []string{tok}
+	st.assertVal[0] = tok
+	h[as.cfg.Header] = st.assertVal[0:1:1] // in the request state: no allocation
 	if as.cfg.ForwardIdentityHeaders {
 		setPlain(h, "X-Forwarded-User", id.Subject)
 		setPlain(h, "X-Forwarded-Email", id.Email)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgegate/edgegate/internal/script"
@@ -22,6 +23,7 @@ import (
 	"github.com/edgegate/edgegate/internal/identity"
 	"github.com/edgegate/edgegate/internal/proxy"
 	"github.com/edgegate/edgegate/internal/route"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // cacheState is the gateway-lifetime cache storage (it survives reloads):
@@ -50,11 +52,12 @@ func (g *Gateway) initCache(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("edge cache: %w", err)
 	}
+	results := &cacheResultCounters{vec: m.Requests}
 	c, err := cache.New(cache.Options{
 		Store:           store,
 		CollapseTimeout: cfg.Cache.CollapseTimeout,
 		Logger:          g.log,
-		Result:          func(s string) { m.Requests.WithLabelValues(s).Inc() },
+		Result:          results.inc,
 		Collapsed:       m.Collapsed.Inc,
 	})
 	if err != nil {
@@ -63,6 +66,31 @@ func (g *Gateway) initCache(cfg *config.Config) error {
 	}
 	g.cache = &cacheState{store: store, c: c, purger: store}
 	return nil
+}
+
+// cacheResultCounters are the edgegate_cache_requests_total children of
+// the statuses the cache reports, each resolved on first use rather than by
+// label hashing per request (issue #2).
+type cacheResultCounters struct {
+	vec      *prometheus.CounterVec
+	statuses [6]atomic.Pointer[prometheus.Counter]
+}
+
+var cacheStatuses = [6]string{cache.StatusHit, cache.StatusMiss, cache.StatusStale, cache.StatusRevalidated, cache.StatusBypass, cache.StatusUncacheable}
+
+func (rc *cacheResultCounters) inc(status string) {
+	i := slices.Index(cacheStatuses[:], status)
+	if i < 0 {
+		rc.vec.WithLabelValues(status).Inc()
+		return
+	}
+	p := rc.statuses[i].Load()
+	if p == nil {
+		c := rc.vec.WithLabelValues(status)
+		p = &c
+		rc.statuses[i].Store(p)
+	}
+	(*p).Inc()
 }
 
 func (g *Gateway) closeCache() {
@@ -111,14 +139,16 @@ func (g *Gateway) fetch(w http.ResponseWriter, r *http.Request, snap *Snapshot, 
 		cr = snap.cache.routes[rt.Name()]
 	}
 	if cr == nil || st.script.debugRP { // responseProvider debugging bypasses the cache
-		edit := t.EditResponse
-		t.EditResponse = func(status int, h http.Header) {
-			if edit != nil {
-				edit(status, h)
-			}
-			g.clientResponse(status, h, snap, rt, st)
+		// Without the cache, the origin's response gets the client-side
+		// edits as the forwarder copies it.
+		st.hooks.clientResponse = true
+		if st.script.req != nil {
+			hooksAsFuncs(t)
 		}
 		return g.originFetch(w, r, snap, rt, st, t)
+	}
+	if st.script.req != nil {
+		hooksAsFuncs(t)
 	}
 	id := st.ident
 	if id == nil {
@@ -153,6 +183,18 @@ func (g *Gateway) fetch(w http.ResponseWriter, r *http.Request, snap *Snapshot, 
 	status, err := g.cache.c.Serve(w, &req, cr, origin, deliver)
 	st.cacheStatus = status
 	return err
+}
+
+// hooksAsFuncs moves t's callbacks from t.Hooks to its func fields, for
+// the edge-script paths (stage_script.go), which call and wrap those. A
+// plain forward keeps t.Hooks and allocates no closures.
+func hooksAsFuncs(t *proxy.Target) {
+	h := t.Hooks
+	if h == nil {
+		return
+	}
+	t.Hooks = nil
+	t.EditRequest, t.EditResponse, t.OnUpgrade = h.EditRequest, h.EditResponse, h.OnUpgrade
 }
 
 // purgeToken reads the configured purge token now, so a rotated file or

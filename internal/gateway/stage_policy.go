@@ -188,7 +188,9 @@ func (g *Gateway) decide(r *http.Request, ps *policyStage, rules *policy.RouteRu
 		g.log.LogAttrs(r.Context(), slog.LevelWarn, "policy role evaluation failed", slog.String("request_id", st.id), slog.String("rule", rule), slog.String("err", err.Error()))
 		return policy.Decision{Reason: policy.ReasonEvalError, Rule: rule, Err: err}, nil
 	}
-	in := policy.Input{
+	// The input lives in the request state, which is on the heap anyway.
+	in := &st.policyIn
+	*in = policy.Input{
 		Identity: d,
 		Request: policy.Request{
 			Method: r.Method, Host: st.hy.Host, Path: st.hy.Path, RawQuery: r.URL.RawQuery,
@@ -196,7 +198,7 @@ func (g *Gateway) decide(r *http.Request, ps *policyStage, rules *policy.RouteRu
 		},
 		Time: ps.now(),
 	}
-	dec := rules.Decide(&in)
+	dec := rules.Decide(in)
 	if dec.Reason == policy.ReasonEvalError {
 		g.log.LogAttrs(r.Context(), slog.LevelWarn, "policy rule evaluation failed", slog.String("request_id", st.id), slog.String("rule", dec.Rule), slog.String("err", dec.Err.Error()))
 	}

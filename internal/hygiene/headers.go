@@ -339,8 +339,12 @@ func (p *Policy) SetForwarded(h http.Header, res Result, inboundHost string) {
 	case peer != "":
 		xff = xff + ", " + peer
 	}
+	// One array backs the four header values (issue #2: one allocation,
+	// not four); each slice is capacity-limited so an append copies.
+	vals := new([4]string)
 	if xff != "" {
-		h["X-Forwarded-For"] = []string{xff}
+		vals[0] = xff
+		h["X-Forwarded-For"] = vals[0:1:1]
 	} else {
 		delete(h, "X-Forwarded-For")
 	}
@@ -349,12 +353,14 @@ func (p *Policy) SetForwarded(h http.Header, res Result, inboundHost string) {
 	if res.Scheme == "https" {
 		scheme = "https"
 	}
-	h["X-Forwarded-Proto"] = []string{scheme}
+	vals[1] = scheme
+	h["X-Forwarded-Proto"] = vals[1:2:2]
 
 	_, _, hostRule := cleanHost(inboundHost)
 	hostOK := hostRule == ruleOK
 	if hostOK {
-		h["X-Forwarded-Host"] = []string{inboundHost}
+		vals[2] = inboundHost
+		h["X-Forwarded-Host"] = vals[2:3:3]
 	} else {
 		delete(h, "X-Forwarded-Host")
 	}
@@ -380,7 +386,8 @@ func (p *Policy) SetForwarded(h http.Header, res Result, inboundHost string) {
 	}
 	b.WriteString("proto=")
 	b.WriteString(scheme)
-	h["Forwarded"] = []string{b.String()}
+	vals[3] = b.String()
+	h["Forwarded"] = vals[3:4:4]
 }
 
 // writeNode writes an RFC 7239 for= node; IPv6 must be quoted and bracketed.

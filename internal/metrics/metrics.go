@@ -38,6 +38,12 @@ type Metrics struct {
 	// PoolInFlight is the number of requests in flight per pool: the load
 	// signal for origin autoscalers.
 	PoolInFlight *prometheus.GaugeVec
+	// PoolQueue observes, for every origin attempt, how long it waited for
+	// a connection slot of a member at pools[].max_conns_per_member (0
+	// without a wait), and PoolQueued is the number waiting now: together
+	// with PoolInFlight the per-pool load signals of issue #7.
+	PoolQueue  *prometheus.HistogramVec
+	PoolQueued *prometheus.GaugeVec
 	// Reloads counts configuration loads by result (ok, error).
 	Reloads *prometheus.CounterVec
 	// ConfigInfo is 1 for the active configuration hash.
@@ -97,6 +103,15 @@ func New() *Metrics {
 			Name: "edgegate_pool_in_flight_requests",
 			Help: "Requests currently in flight to a pool: the load signal for origin autoscalers.",
 		}, []string{"pool"}),
+		PoolQueue: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "edgegate_pool_queue_seconds",
+			Help:    "Time an origin attempt waited for a member connection slot (max_conns_per_member), by pool; 0 when it did not wait.",
+			Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"pool"}),
+		PoolQueued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "edgegate_pool_queued",
+			Help: "Requests currently waiting for a member connection slot (max_conns_per_member), by pool.",
+		}, []string{"pool"}),
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edgegate_config_reloads_total",
 			Help: "Configuration loads, by result (ok, error).",
@@ -108,7 +123,7 @@ func New() *Metrics {
 	}
 	m.Registry.MustRegister(
 		m.Requests, m.Duration, m.Stages, m.Rejected, m.OriginHealth, m.OriginRequests,
-		m.PoolInFlight, m.Reloads, m.ConfigInfo,
+		m.PoolInFlight, m.PoolQueue, m.PoolQueued, m.Reloads, m.ConfigInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

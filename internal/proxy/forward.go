@@ -62,6 +62,10 @@ type Target struct {
 	ResponseTimeout time.Duration
 	// Hash feeds hash balancing.
 	Hash upstream.HashInput
+	// Hooks, when not nil, replaces EditRequest, EditResponse and
+	// OnUpgrade: one interface value the caller can keep in its request
+	// state, instead of three closures per request.
+	Hooks Hooks
 	// EditRequest runs on the outbound header after hop-by-hop headers are
 	// removed (route header operations, forwarding headers, request ID).
 	EditRequest func(h http.Header)
@@ -75,6 +79,41 @@ type Target struct {
 	// StreamContext, when done, cuts an upgraded stream (the server's own
 	// shutdown no longer covers a hijacked connection). May be nil.
 	StreamContext context.Context
+}
+
+// Hooks are a Target's callbacks as one interface; see Target's func fields
+// of the same names for when each runs.
+type Hooks interface {
+	EditRequest(h http.Header)
+	EditResponse(status int, h http.Header)
+	OnUpgrade()
+}
+
+func (t *Target) editRequest(h http.Header) {
+	switch {
+	case t.Hooks != nil:
+		t.Hooks.EditRequest(h)
+	case t.EditRequest != nil:
+		t.EditRequest(h)
+	}
+}
+
+func (t *Target) editResponse(status int, h http.Header) {
+	switch {
+	case t.Hooks != nil:
+		t.Hooks.EditResponse(status, h)
+	case t.EditResponse != nil:
+		t.EditResponse(status, h)
+	}
+}
+
+func (t *Target) onUpgrade() {
+	switch {
+	case t.Hooks != nil:
+		t.Hooks.OnUpgrade()
+	case t.OnUpgrade != nil:
+		t.OnUpgrade()
+	}
 }
 
 // Result says what happened, for the access log and metrics.
@@ -107,9 +146,7 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, t *Target) (
 		r.Header.Set("Connection", "Upgrade")
 		r.Header.Set("Upgrade", upType)
 	}
-	if t.EditRequest != nil {
-		t.EditRequest(r.Header)
-	}
+	t.editRequest(r.Header)
 	// A nil Header User-Agent makes Go's client add its own; an empty value
 	// keeps the origin seeing what the client sent (nothing).
 	if _, ok := r.Header["User-Agent"]; !ok {
@@ -149,32 +186,36 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, t *Target) (
 		res.Member = m.URL().Host
 		res.Pool = m.Pool().Name()
 
-		out := f.outbound(r, m.URL(), t, body)
-		ctx, cancel := context.WithCancel(r.Context())
-		out = out.WithContext(ctx)
-		timer := time.AfterFunc(timeout, cancel)
-		done := m.Begin()
-		resp, err := m.Transport().RoundTrip(out)
-		timedOut := !timer.Stop()
+		// Send takes the context separately, so the outbound request needs
+		// no WithContext copy.
+		out := outbound(r, m.URL(), t, body)
+		a, resp, err := m.Send(r.Context(), out, timeout)
+		if a == nil {
+			// Still queued for a connection slot when time ran out.
+			if r.Context().Err() != nil {
+				return res, errClientGone
+			}
+			return res, httperr.New(http.StatusGatewayTimeout, "origin.queue_timeout",
+				"the origin did not answer in time", fmt.Errorf("no connection slot of %s within %v: %w", m.URL().Host, timeout, err))
+		}
 		if err != nil {
-			cancel()
 			switch {
 			case r.Context().Err() != nil:
-				done(upstream.OutcomeOK) // not the origin's fault
+				a.End(upstream.OutcomeOK) // not the origin's fault
 				return res, errClientGone
-			case timedOut:
-				done(upstream.OutcomeTimeout)
+			case errors.Is(err, upstream.ErrResponseTimeout):
+				a.End(upstream.OutcomeTimeout)
 				return res, httperr.New(http.StatusGatewayTimeout, "origin.timeout",
 					"the origin did not answer in time", fmt.Errorf("no response headers from %s within %v: %w", m.URL().Host, timeout, err))
 			case isConnectError(err):
-				done(upstream.OutcomeConnectError)
+				a.End(upstream.OutcomeConnectError)
 				retryable := idempotent || tracked == nil || !tracked.read
 				if retryable && len(tried) <= t.Pool.Retries() {
 					continue
 				}
 				return res, httperr.New(http.StatusBadGateway, "origin.connect", "the origin could not be reached", err)
 			default:
-				done(upstream.OutcomeError)
+				a.End(upstream.OutcomeError)
 				return res, httperr.New(http.StatusBadGateway, "origin.error", "the origin failed to answer", err)
 			}
 		}
@@ -184,25 +225,32 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, t *Target) (
 			outcome = upstream.OutcomeStatus5xx
 		}
 		err = f.respond(w, r, resp, upType, t)
-		cancel()
 		// The request stays in flight (the autoscaling signal, and
 		// least_requests) until its body has streamed, not just its headers.
-		done(outcome)
+		a.End(outcome)
 		return res, err
 	}
 }
 
 var emptyValue = []string{""}
 
-func (f *Forwarder) outbound(r *http.Request, member *url.URL, t *Target, body io.ReadCloser) *http.Request {
-	out := &http.Request{
-		Method: r.Method,
-		URL: &url.URL{
-			Scheme:   member.Scheme,
-			Host:     member.Host,
-			Path:     t.Path,
-			RawQuery: t.RawQuery,
-		},
+// outboundReq holds an outbound request and its URL in one allocation.
+type outboundReq struct {
+	req http.Request
+	url url.URL
+}
+
+func outbound(r *http.Request, member *url.URL, t *Target, body io.ReadCloser) *http.Request {
+	o := &outboundReq{url: url.URL{
+		Scheme:   member.Scheme,
+		Host:     member.Host,
+		Path:     t.Path,
+		RawQuery: t.RawQuery,
+	}}
+	out := &o.req
+	*out = http.Request{
+		Method:        r.Method,
+		URL:           &o.url,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
@@ -229,9 +277,7 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, resp *http.R
 	defer resp.Body.Close()
 
 	hygiene.RemoveHopByHop(resp.Header)
-	if t.EditResponse != nil {
-		t.EditResponse(resp.StatusCode, resp.Header)
-	}
+	t.editResponse(resp.StatusCode, resp.Header)
 	dst := w.Header()
 	for k, vv := range resp.Header {
 		dst[k] = vv
@@ -321,9 +367,7 @@ func (f *Forwarder) switchProtocols(w http.ResponseWriter, r *http.Request, resp
 	}
 	defer conn.Close()
 	defer backConn.Close()
-	if t.OnUpgrade != nil {
-		t.OnUpgrade()
-	}
+	t.onUpgrade()
 	// The server's read and write deadlines were set for one HTTP exchange;
 	// an upgraded stream lives as long as its peers want.
 	_ = conn.SetDeadline(time.Time{})
@@ -338,9 +382,7 @@ func (f *Forwarder) switchProtocols(w http.ResponseWriter, r *http.Request, resp
 	hygiene.RemoveHopByHop(resp.Header)
 	resp.Header.Set("Connection", "Upgrade")
 	resp.Header.Set("Upgrade", resType)
-	if t.EditResponse != nil {
-		t.EditResponse(resp.StatusCode, resp.Header)
-	}
+	t.editResponse(resp.StatusCode, resp.Header)
 	for k, vv := range w.Header() {
 		if _, ok := resp.Header[k]; !ok {
 			resp.Header[k] = vv

@@ -1,6 +1,9 @@
 package upstream
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
@@ -60,6 +63,10 @@ type Member struct {
 	seed   uint64 // rendezvous seed, from label only so it is stable across reloads
 
 	inFlight atomic.Int64
+	// slots holds one token per request in flight when the pool has
+	// max_conns_per_member; nil without a limit. Channel senders wait in
+	// FIFO order, so the queue is fair.
+	slots chan struct{}
 	// up is the active health verdict; written only by the member's checker.
 	up atomic.Bool
 
@@ -95,6 +102,9 @@ func newMember(p *Pool, u *url.URL, weight int) *Member {
 		weight: int64(weight),
 	}
 	m.seed = hashString(m.label)
+	if p.maxConns > 0 {
+		m.slots = make(chan struct{}, p.maxConns)
+	}
 	m.up.Store(true)
 	if p.passive.MaxFailures > 0 {
 		m.failures = make([]int64, p.passive.MaxFailures)
@@ -117,8 +127,9 @@ func (m *Member) URL() *url.URL { return m.url }
 // Pick fell over.
 func (m *Member) Pool() *Pool { return m.pool }
 
-// Transport is the pool's shared keep-alive transport.
-func (m *Member) Transport() http.RoundTripper { return m.pool.transport }
+// Transport is the pool's shared keep-alive transport. It bypasses
+// max_conns_per_member; the proxy uses Send.
+func (m *Member) Transport() http.RoundTripper { return m.pool.rt }
 
 // Weight is the configured weight.
 func (m *Member) Weight() int { return int(m.weight) }
@@ -175,29 +186,129 @@ func (m *Member) claimProbe() {
 // Begin marks one request in flight on m and returns the func to call
 // exactly once with its outcome. Outcomes feed passive ejection and the
 // edgegate_origin_requests_total counter. Calls after the first are ignored.
-func (m *Member) Begin() func(Outcome) {
+// Begin does not take a max_conns_per_member slot; Send does.
+func (m *Member) Begin() func(Outcome) { return m.begin().End }
+
+func (m *Member) begin() *Attempt {
 	m.inFlight.Add(1)
 	p := m.pool
 	p.inFlight.Add(1)
 	if p.inFlightGauge != nil {
 		p.inFlightGauge.Inc()
 	}
-	a := &attempt{m: m, gen: m.gen.Load()}
-	return a.end
+	return &Attempt{m: m, gen: m.gen.Load()}
 }
 
-// attempt is one Begin; it makes the returned func safe to call twice.
-type attempt struct {
-	m    *Member
-	gen  uint64
-	done atomic.Bool
+// ErrQueueTimeout is wrapped (with ErrResponseTimeout) by the error of a
+// request that waited for a member's connection slot until its deadline.
+var ErrQueueTimeout = errors.New("no connection slot in time")
+
+// Send sends req to m the way the proxy does, under ctx (which replaces
+// req's own context). When the pool has
+// max_conns_per_member and m is at it, Send first waits for a slot
+// (issue #7's queue time), bounded by req's context and timeout. Then the
+// attempt starts (it counts as in flight) and req goes out; timeout, counted
+// from the call, also bounds the wait for response headers, not the body.
+// A timeout <= 0 leaves only the context.
+//
+// With a nil *Attempt nothing was sent: the wait for a slot ended, and err
+// wraps ErrQueueTimeout or the context's error. Otherwise the caller must
+// End the attempt exactly once, after the response body was read or closed
+// (or at once when err is not nil). A response-header timeout wraps
+// ErrResponseTimeout.
+func (m *Member) Send(ctx context.Context, req *http.Request, timeout time.Duration) (*Attempt, *http.Response, error) {
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	p := m.pool
+	if m.slots != nil {
+		if err := m.acquire(ctx, deadline); err != nil {
+			return nil, nil, err
+		}
+	} else if p.queueHist != nil {
+		p.queueHist.Observe(0)
+	}
+	a := m.begin()
+	a.slot = m.slots != nil
+	if p.h1 != nil && p.h1.lean(req) {
+		// The lean transport takes the deadline as is: no context, no timer.
+		resp, err := p.h1.roundTrip(ctx, req, deadline)
+		return a, resp, err
+	}
+	if timeout <= 0 {
+		resp, err := p.transport.RoundTrip(req.WithContext(ctx))
+		return a, resp, err
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	a.cancel = cancel
+	timer := time.AfterFunc(time.Until(deadline), cancel)
+	resp, err := p.transport.RoundTrip(req.WithContext(tctx))
+	if !timer.Stop() && err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("upstream: %w: %w", ErrResponseTimeout, err)
+	}
+	return a, resp, err
 }
 
-func (a *attempt) end(o Outcome) {
+// acquire takes one of m's connection slots, waiting until deadline (zero:
+// no deadline) or the end of ctx. Every call is observed in the pool's
+// queue-time histogram, including waits that gave up.
+func (m *Member) acquire(ctx context.Context, deadline time.Time) error {
+	p := m.pool
+	select {
+	case m.slots <- struct{}{}:
+		if p.queueHist != nil {
+			p.queueHist.Observe(0)
+		}
+		return nil
+	default:
+	}
+	start := time.Now()
+	if p.queuedGauge != nil {
+		p.queuedGauge.Inc()
+		defer p.queuedGauge.Dec()
+	}
+	if p.queueHist != nil {
+		defer func() { p.queueHist.Observe(time.Since(start).Seconds()) }()
+	}
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case m.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("upstream: waiting for a connection slot of %s: %w", m.label, ctx.Err())
+	case <-expired:
+		return fmt.Errorf("upstream: waiting for a connection slot of %s: %w: %w", m.label, ErrQueueTimeout, ErrResponseTimeout)
+	}
+}
+
+// Attempt is one request on a member, from Begin or Send to End.
+type Attempt struct {
+	m      *Member
+	gen    uint64
+	done   atomic.Bool
+	slot   bool               // holds one of m.slots
+	cancel context.CancelFunc // of the fallback transport's context; nil on the lean path
+}
+
+// End records the attempt's outcome and frees what it held; calls after
+// the first are ignored.
+func (a *Attempt) End(o Outcome) {
 	if !a.done.CompareAndSwap(false, true) {
 		return
 	}
+	if a.cancel != nil {
+		a.cancel()
+	}
 	m := a.m
+	if a.slot {
+		<-m.slots
+	}
 	p := m.pool
 	m.inFlight.Add(-1)
 	p.inFlight.Add(-1)

@@ -32,13 +32,22 @@ type Pool struct {
 	// errNoMember is built once so that an outage does not allocate per request.
 	errNoMember error
 
-	members   []*Member
+	members []*Member
+	// transport is net/http's keep-alive transport; h1, for HTTP/1.1
+	// pools, is the lean transport in front of it (h1.go), and rt is the
+	// one members use.
 	transport *http.Transport
-	checks    *http.Client // nil without active checks
-	checkTr   *http.Transport
+	h1        *h1Transport
+	rt        http.RoundTripper
+	// maxConns is pools[].max_conns_per_member (0: no limit).
+	maxConns int
+	checks   *http.Client // nil without active checks
+	checkTr  *http.Transport
 
 	metrics       *metrics.Metrics
 	inFlightGauge prometheus.Gauge // nil without metrics
+	queueHist     prometheus.Observer
+	queuedGauge   prometheus.Gauge
 	log           *slog.Logger
 
 	inFlight atomic.Int64
@@ -79,6 +88,8 @@ func newPool(pc *config.Pool, mat *tlsMaterial, fp [32]byte, connect, response t
 		health:          pc.HealthCheck,
 		failover:        failover,
 		transport:       tr,
+		rt:              tr,
+		maxConns:        pc.MaxConnsPerMember,
 		metrics:         opts.Metrics,
 		log:             opts.Logger.With("pool", pc.Name),
 		uniformWeights:  true,
@@ -130,8 +141,14 @@ func newPool(pc *config.Pool, mat *tlsMaterial, fp [32]byte, connect, response t
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
+	if pc.Protocol == config.ProtocolHTTP1 || pc.Protocol == "" {
+		p.h1 = newH1Transport(tr, tc, connect, perHost)
+		p.rt = p.h1
+	}
 	if opts.Metrics != nil {
 		p.inFlightGauge = opts.Metrics.PoolInFlight.WithLabelValues(p.name)
+		p.queueHist = opts.Metrics.PoolQueue.WithLabelValues(p.name)
+		p.queuedGauge = opts.Metrics.PoolQueued.WithLabelValues(p.name)
 	}
 	p.members = make([]*Member, len(pc.Members))
 	for i, mc := range pc.Members {
@@ -193,7 +210,11 @@ func (p *Pool) close() {
 	}
 	p.lifeMu.Unlock()
 	p.wg.Wait()
-	p.transport.CloseIdleConnections()
+	if p.h1 != nil {
+		p.h1.CloseIdleConnections() // and the fallback's
+	} else {
+		p.transport.CloseIdleConnections()
+	}
 	if p.checkTr != nil {
 		p.checkTr.CloseIdleConnections()
 	}
@@ -227,6 +248,8 @@ func (p *Pool) dropMetrics(next *Pool) {
 	}
 	if next == nil || next.metrics != p.metrics {
 		p.metrics.PoolInFlight.DeleteLabelValues(p.name)
+		p.metrics.PoolQueue.DeleteLabelValues(p.name)
+		p.metrics.PoolQueued.DeleteLabelValues(p.name)
 	}
 }
 
