@@ -10,16 +10,8 @@ import (
 	"time"
 )
 
-// Defaults of the identity section and of routes[].auth. (Their comments say
-// "Defaults to" so the generated reference shows them as text.)
+// Limits of the identity section (its defaults are in defaults.go).
 const (
-	DefaultTokenCacheSize            = 10000
-	DefaultMaxTokenBytes             = 16 << 10
-	DefaultClockSkew                 = 60 * time.Second
-	DefaultMaxTokenLifetime          = 2 * time.Hour
-	DefaultPreset                    = PresetGeneric
-	DefaultOnUnreachable             = OnUnreachableFailStart
-	DefaultUnknownKIDRefetchInterval = time.Minute
 	// MaxIssuers bounds identity.issuers (routes select issuers with a
 	// 64-bit mask).
 	MaxIssuers = 64
@@ -422,7 +414,7 @@ func (v *validator) routeAuth(rp string, r *RawRoute) RouteAuth {
 		return RouteAuth{}
 	}
 	p := rp + ".auth"
-	out := RouteAuth{ForwardToken: boolOr(a.ForwardToken, false)}
+	out := RouteAuth{ForwardToken: boolOr(a.ForwardToken, DefaultRouteForwardToken)}
 	if a.Mode == nil {
 		v.errorf(p+".mode", "required: public, bearer, session or bearer_or_session")
 	} else {

@@ -7,21 +7,12 @@ import (
 	"time"
 )
 
-// Defaults of the assertion and keys sections. (docs/config.md states them
-// in the field comments as "When absent: ...".)
+// Limits of the assertion and keys sections (their defaults are in
+// defaults.go).
 const (
-	DefaultAssertionHeader      = "Edgegate-Assertion"
-	DefaultAssertionIssuer      = "edgegate"
-	DefaultAssertionTTL         = 2 * time.Minute
 	MaxAssertionTTL             = 5 * time.Minute
 	MinAssertionTTL             = time.Second
-	DefaultKeystore             = "edgegate-keys.json"
-	DefaultMasterKeyEnv         = "EDGEGATE_MASTER_KEY"
-	DefaultKeyAlgorithm         = "ES256"
-	DefaultKeyRotation          = 24 * time.Hour
 	MinKeyRotation              = time.Minute
-	DefaultKeyRetireAfter       = time.Hour
-	DefaultSessionRetireAfter   = 168 * time.Hour
 	AssertionClockSkewAllowance = time.Minute
 )
 
@@ -72,8 +63,8 @@ func (v *validator) assertion(raw *RawConfig) Assertion {
 		Header:                 DefaultAssertionHeader,
 		Issuer:                 str(r.Issuer, DefaultAssertionIssuer),
 		TTL:                    v.duration("assertion.ttl", r.TTL, DefaultAssertionTTL, positive),
-		ForwardIdentityHeaders: boolOr(r.ForwardIdentityHeaders, false),
-		RequestIDClaim:         boolOr(r.RequestIDClaim, false),
+		ForwardIdentityHeaders: boolOr(r.ForwardIdentityHeaders, DefaultForwardIdentityHeaders),
+		RequestIDClaim:         boolOr(r.RequestIDClaim, DefaultRequestIDClaim),
 	}
 	if r.Header != nil {
 		if canon, ok := v.editableHeader("assertion.header", *r.Header); ok {
@@ -93,14 +84,14 @@ func (v *validator) assertion(raw *RawConfig) Assertion {
 }
 
 func (v *validator) routeAssertion(rp string, r *RawRoute) RouteAssertion {
-	var ra RouteAssertion
+	ra := RouteAssertion{Disabled: DefaultRouteAssertionDisabled}
 	if r.Pool != nil {
 		ra.Audience = *r.Pool
 	}
 	if r.Assertion == nil {
 		return ra
 	}
-	ra.Disabled = boolOr(r.Assertion.Disabled, false)
+	ra.Disabled = boolOr(r.Assertion.Disabled, DefaultRouteAssertionDisabled)
 	if r.Assertion.Audience != nil {
 		aud := *r.Assertion.Audience
 		switch {

@@ -9,21 +9,9 @@ import (
 	"time"
 )
 
-// Defaults of the login and dev_provider sections.
-const (
-	DefaultLoginCookieName      = "__Host-edgegate"
-	DefaultSessionIdleTimeout   = time.Hour
-	DefaultSessionAbsolute      = 12 * time.Hour
-	DefaultSessionRefreshBefore = time.Minute
-	DefaultSessionStore         = "memory"
-	DefaultSessionMaxSessions   = 100_000
-	DefaultDevTokenLifetime     = 5 * time.Minute
-	// LoginCallbackPath is where the provider sends the browser back.
-	LoginCallbackPath = "/.edgegate/callback"
-)
-
-// DefaultLoginScopes are requested when login.scopes is absent.
-func DefaultLoginScopes() []string { return []string{"openid", "email", "profile"} }
+// LoginCallbackPath is where the provider sends the browser back. (The
+// defaults of the login and dev_provider sections are in defaults.go.)
+const LoginCallbackPath = "/.edgegate/callback"
 
 // Login is the validated browser login configuration.
 type Login struct {
@@ -251,7 +239,7 @@ func (v *validator) devProvider(raw *RawConfig) *DevProvider {
 	}
 	const p = "dev_provider"
 	d := &DevProvider{
-		Force:         boolOr(r.Force, false),
+		Force:         boolOr(r.Force, DefaultDevProviderForce),
 		TokenLifetime: v.duration(p+".token_lifetime", r.TokenLifetime, DefaultDevTokenLifetime, positive),
 	}
 	if r.Address == nil {

@@ -9,10 +9,10 @@ type RawIdentity struct {
 	// Verified tokens remembered, so that a token seen again costs a lookup
 	// instead of a signature check. An entry never outlives the token's exp
 	// and is dropped when its key leaves the issuer's key set. 0 turns the
-	// cache off. Defaults to 10000.
+	// cache off. Default: 10000.
 	TokenCacheSize *int `yaml:"token_cache_size"`
 	// Largest token accepted; a larger one is refused as too_large before
-	// any parsing. Defaults to 16KiB.
+	// any parsing. Default: 16KiB.
 	MaxTokenBytes *Size `yaml:"max_token_bytes"`
 }
 
@@ -53,18 +53,18 @@ type RawIssuer struct {
 	// hmac_secret_file.
 	Algorithms []string `yaml:"algorithms"`
 	// Tolerance for clock differences when checking exp, nbf and iat, from
-	// 0s to 5m. Defaults to 60s.
+	// 0s to 5m. Default: 60s.
 	ClockSkew *Duration `yaml:"clock_skew"`
 	// Longest token lifetime accepted: a token whose exp minus iat is longer
 	// is refused (lifetime_too_long), so only short-lived tokens pass.
-	// Defaults to 2h.
+	// Default: 2h.
 	MaxTokenLifetime *Duration `yaml:"max_token_lifetime"`
 	// Claims every token must carry, each optionally with accepted values.
 	RequiredClaims []RawRequiredClaim `yaml:"required_claims"`
 	// Claim conventions of the provider: "generic", "entra", "okta",
 	// "google" or "keycloak". It sets the default claim mapping and the rule
 	// that tells machine (client-credentials) tokens from user tokens; see
-	// docs/identity.md. Defaults to generic.
+	// docs/identity.md. Default: "generic".
 	Preset *string `yaml:"preset"`
 	// Where the identity's fields come from, overriding the preset's
 	// choices field by field.
@@ -74,8 +74,8 @@ type RawIssuer struct {
 	AllowedDomains []string `yaml:"allowed_domains"`
 	// What to do when the issuer's keys cannot be fetched at start:
 	// "fail_start" refuses to start (or to reload); "fail_closed" starts and
-	// answers 503 on this issuer's tokens until the keys arrive. Defaults to
-	// fail_start.
+	// answers 503 on this issuer's tokens until the keys arrive. Default:
+	// "fail_start".
 	OnUnreachable *string `yaml:"on_unreachable"`
 	// How often the key set is refetched in the background. Absent means as
 	// the provider's Cache-Control max-age (or Expires) says, kept between
@@ -84,7 +84,7 @@ type RawIssuer struct {
 	JWKSRefresh *Duration `yaml:"jwks_refresh"`
 	// Least time between two refetches of the key set caused by tokens with
 	// an unknown key ID, so random key IDs cannot flood the provider. At
-	// least 1s. Defaults to 1m.
+	// least 1s. Default: 1m.
 	UnknownKIDRefetchInterval *Duration `yaml:"unknown_kid_refetch_interval"`
 }
 
@@ -130,6 +130,6 @@ type RawRouteAuth struct {
 	Issuers []string `yaml:"issuers"`
 	// Forward the caller's Authorization header to the origin. Otherwise it
 	// is removed, and origins get the gateway's signed identity assertion
-	// instead. Defaults to false.
+	// instead. Default: false.
 	ForwardToken *bool `yaml:"forward_token"`
 }

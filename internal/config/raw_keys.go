@@ -8,35 +8,36 @@ type RawAssertion struct {
 	// Request header that carries the assertion. Every copy a client sent
 	// is removed first. A header name without "_"; not one the proxy
 	// manages (Host, Connection, ...), nor Authorization, Cookie or
-	// X-Request-Id. When absent: Edgegate-Assertion.
+	// X-Request-Id. Default: "Edgegate-Assertion".
 	Header *string `yaml:"header"`
 	// The assertion's issuer (iss), which origins check: a name or URL for
-	// this gateway, such as "https://edge.example.com". When absent:
+	// this gateway, such as "https://edge.example.com". Default:
 	// "edgegate".
 	Issuer *string `yaml:"issuer"`
 	// Lifetime of an assertion, from 1s to 5m. An assertion is reused for
 	// the same caller and origin while at least half of it remains, and it
-	// never outlives the caller's own token or session. When absent: 2m.
+	// never outlives the caller's own token or session. Default: 2m.
 	TTL *Duration `yaml:"ttl"`
 	// Also send X-Forwarded-User, X-Forwarded-Email and X-Forwarded-Groups
 	// (comma-separated), taken from the verified identity only. They are
 	// unsigned: an origin reachable other than through the gateway must
 	// verify the assertion instead. Client copies are always removed.
-	// When absent: false.
+	// Default: false.
 	ForwardIdentityHeaders *bool `yaml:"forward_identity_headers"`
 	// Sign one assertion per request, with the request ID as the "rid"
 	// claim, instead of reusing assertions. Costs one signature per
-	// request. When absent: false (the request ID is in X-Request-Id).
+	// request. Without it the request ID is only in X-Request-Id.
+	// Default: false.
 	RequestIDClaim *bool `yaml:"request_id_claim"`
 }
 
 // RawRouteAssertion is a route's assertion settings.
 type RawRouteAssertion struct {
 	// Audience (aud) of the assertions sent on this route: what the origin
-	// expects. When absent: the name of the route's pool.
+	// expects. Default: the name of the route's pool.
 	Audience *string `yaml:"audience"`
 	// Send no assertion on this route (client copies are still removed).
-	// When absent: false.
+	// Default: false.
 	Disabled *bool `yaml:"disabled"`
 }
 
@@ -50,28 +51,28 @@ type RawKeys struct {
 	// Keystore file, sealed with the master key (AES-256-GCM). Relative
 	// paths are relative to the configuration file's directory, which must
 	// exist. Created with new keys on first start; a keystore that cannot
-	// be opened stops the gateway and is never overwritten. When absent:
+	// be opened stops the gateway and is never overwritten. Default:
 	// edgegate-keys.json beside the configuration file.
 	Keystore *string `yaml:"keystore"`
 	// Environment variable holding the master key: the base64 of 32 random
 	// bytes (openssl rand -base64 32), or any secret of at least 32
 	// characters. Give this or master_key_file, never the key itself.
-	// When absent: EDGEGATE_MASTER_KEY.
+	// Default: "EDGEGATE_MASTER_KEY".
 	MasterKeyEnv *string `yaml:"master_key_env"`
 	// File holding the master key instead (same format; a trailing newline
 	// is ignored), such as a mounted secret.
 	MasterKeyFile *string `yaml:"master_key_file"`
 	// Signing algorithm of new keys: "ES256" (ECDSA P-256) or "EdDSA"
-	// (Ed25519). A change applies from the next key on. When absent: ES256.
+	// (Ed25519). A change applies from the next key on. Default: "ES256".
 	Algorithm *string `yaml:"algorithm"`
 	// How long each key signs. A new key is published in the JWKS one
-	// period before it starts signing. At least 1m. When absent: 24h.
+	// period before it starts signing. At least 1m. Default: 24h.
 	Rotation *Duration `yaml:"rotation"`
 	// How long a signing key stays published after it stops signing, so
 	// its last assertions can still be checked: at least assertion.ttl
-	// plus 1m of clock skew. When absent: 1h.
+	// plus 1m of clock skew. Default: 1h.
 	RetireAfter *Duration `yaml:"retire_after"`
 	// How long a session-cookie key still opens cookies after a newer one
-	// took over: at least the longest session. When absent: 168h.
+	// took over: at least the longest session. Default: 168h.
 	SessionRetireAfter *Duration `yaml:"session_retire_after"`
 }

@@ -20,9 +20,9 @@ type RawLogin struct {
 	// Environment variable holding the client secret, read at start and on
 	// reload.
 	ClientSecretEnv *string `yaml:"client_secret_env"`
-	// Scopes requested; "openid" is always sent. When absent: openid,
-	// email, profile. Add offline_access if the provider needs it to issue
-	// refresh tokens.
+	// Scopes requested; "openid" is always sent. Add offline_access if the
+	// provider needs it to issue refresh tokens. Default: [openid, email,
+	// profile].
 	Scopes []string `yaml:"scopes"`
 	// Where the provider sends the browser after RP-initiated logout: an
 	// absolute http(s) URL registered at the provider, or a path on the
@@ -30,8 +30,8 @@ type RawLogin struct {
 	// page.
 	PostLogoutRedirect *string `yaml:"post_logout_redirect"`
 	// Name of the session cookie. It must start with "__Host-" (the
-	// browser then keeps it to this exact host, Secure, Path=/). When
-	// absent: "__Host-edgegate".
+	// browser then keeps it to this exact host, Secure, Path=/). Default:
+	// "__Host-edgegate".
 	CookieName *string `yaml:"cookie_name"`
 	// Session lifetime and storage.
 	Session RawSessionConfig `yaml:"session"`
@@ -43,20 +43,20 @@ type RawLogin struct {
 
 // RawSessionConfig sets how long browser sessions last and where they live.
 type RawSessionConfig struct {
-	// A session without a request for this long ends. When absent: 1h.
+	// A session without a request for this long ends. Default: 1h.
 	IdleTimeout *Duration `yaml:"idle_timeout"`
-	// A session ends this long after login, whatever happens. When absent:
-	// 12h. Must be at least idle_timeout.
+	// A session ends this long after login, whatever happens. Must be at
+	// least idle_timeout. Default: 12h.
 	AbsoluteTimeout *Duration `yaml:"absolute_timeout"`
 	// Tokens are refreshed this long before they expire, when the provider
 	// gave a refresh token; without one the session ends with the token.
-	// When absent: 1m.
+	// Default: 1m.
 	RefreshBefore *Duration `yaml:"refresh_before"`
 	// Where sessions are kept: "memory" (this process; sessions are lost on
-	// restart). When absent: "memory".
+	// restart). Default: "memory".
 	Store *string `yaml:"store"`
 	// Most sessions kept in memory; when full the one closest to expiry is
-	// dropped. 1 to 10000000. When absent: 100000.
+	// dropped. 1 to 10000000. Default: 100000.
 	MaxSessions *int `yaml:"max_sessions"`
 }
 
@@ -65,18 +65,18 @@ type RawDevProvider struct {
 	// Where the provider listens, host:port. Must be a loopback address
 	// unless force is true. Required.
 	Address *string `yaml:"address"`
-	// Issuer URL the provider announces (iss of its tokens). When absent:
+	// Issuer URL the provider announces (iss of its tokens). Default:
 	// http://<address>.
 	Issuer *string `yaml:"issuer"`
 	// Allow a non-loopback address. The dev provider has no real
-	// authentication: never expose it. When absent: false.
+	// authentication: never expose it. Default: false.
 	Force *bool `yaml:"force"`
 	// Dev users offered by the provider's user picker. At least one.
 	Users []RawDevUser `yaml:"users"`
 	// OAuth clients the provider accepts. At least one.
 	Clients []RawDevClient `yaml:"clients"`
 	// Lifetime of the access and ID tokens it issues (refresh tokens last
-	// 24h). When absent: 5m.
+	// 24h). Default: 5m.
 	TokenLifetime *Duration `yaml:"token_lifetime"`
 }
 
