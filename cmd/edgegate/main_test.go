@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/testpeer"
 )
 
 // lockedBuffer lets a test read output a running command is still writing.
@@ -128,14 +129,15 @@ func TestVersionAndUsage(t *testing.T) {
 	}
 }
 
+// freeAddr is a loopback address for a server told its address before it
+// binds (see testpeer.FreeAddr for why not port 0).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testpeer.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // TestDev starts `edgegate dev` as a newcomer would and follows the banner's

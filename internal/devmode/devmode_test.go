@@ -22,6 +22,7 @@ import (
 	"github.com/edgegate/edgegate/internal/devmode"
 	"github.com/edgegate/edgegate/internal/gateway"
 	"github.com/edgegate/edgegate/internal/route"
+	"github.com/edgegate/edgegate/internal/testpeer"
 )
 
 func loadDev(t *testing.T, a devmode.Addrs) (*config.Config, *route.Table) {
@@ -359,14 +360,15 @@ func TestServeOrigin(t *testing.T) {
 }
 
 // freeAddr reserves a loopback port and releases it for the caller.
+// freeAddr is a loopback address for a server told its address before it
+// binds (see testpeer.FreeAddr for why not port 0).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testpeer.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // TestDevEdgeWorkers starts a real dev instance on loopback (demo origin,

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/internal/audit"
+	"github.com/edgegate/edgegate/internal/testpeer"
 	"github.com/go-jose/go-jose/v4"
 )
 
@@ -56,9 +57,10 @@ func crashGateway(t *testing.T, bin, durability string) {
 		t.Fatal(err)
 	}
 	origin := newEchoOrigin(t, "o")
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr, err := testpeer.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := fmt.Sprintf(`version: 1
 listeners: [{address: %q}]
 admin: {address: "off"}

@@ -9,10 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/testpeer"
 )
 
 // TestCacheConformance runs the external suite http-cache-tests@0.4.5
@@ -120,12 +121,12 @@ func TestCacheConformance(t *testing.T) {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testpeer.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }
 
 func waitListening(t *testing.T, addr string) {

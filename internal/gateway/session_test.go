@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgegate/edgegate/internal/config"
 	"github.com/edgegate/edgegate/internal/devidp"
+	"github.com/edgegate/edgegate/internal/testpeer"
 )
 
 // e2eDir is the node project with playwright-core and oidc-provider.
@@ -41,12 +42,10 @@ func e2eDir(t *testing.T) string {
 // known before it starts (redirect URIs name it).
 func loginFreePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testpeer.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	return addr
 }
 
