@@ -8,30 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgegate/edgegate/internal/testpeer"
 )
 
-// lockedBuffer lets a test read output a running command is still writing.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer lets a test read output that is still being written.
+type lockedBuffer = testpeer.Buffer
 
 func runCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()

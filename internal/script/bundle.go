@@ -189,21 +189,47 @@ func LoadBundle(p string) (*Bundle, error) {
 // LoadFS loads the bundle in directory dir of fsys, with the checks of a
 // directory on disk (size, no executable files; dot files are skipped).
 func LoadFS(fsys fs.FS, dir string) (*Bundle, error) {
+	files, err := readFS(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	return LoadFiles(files)
+}
+
+func readDir(root string) (map[string][]byte, error) {
+	files, err := readFS(os.DirFS(root), ".")
+	var be BundleErrors
+	if err != nil && !errors.As(err, &be) {
+		return nil, fmt.Errorf("read bundle directory %s: %w", root, err)
+	}
+	return files, err
+}
+
+// readFS reads the files of the bundle in directory dir of fsys, applying
+// the rules of a bundle directory: dot files and node_modules are skipped,
+// only regular, non-executable files, within the size limits.
+func readFS(fsys fs.FS, dir string) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	var total int64
 	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel := strings.TrimPrefix(strings.TrimPrefix(p, dir), "/")
+		rel := p
+		switch {
+		case p == dir:
+			rel = "."
+		case dir != ".":
+			rel = strings.TrimPrefix(p, dir+"/")
+		}
 		if d.IsDir() {
-			if rel != "" && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules") {
+			if rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules") {
 				return fs.SkipDir
 			}
 			return nil
 		}
 		if strings.HasPrefix(d.Name(), ".") {
-			return nil
+			return nil // ._ files are ignored by Akamai; dot files are editor state
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -232,55 +258,6 @@ func LoadFS(fsys fs.FS, dir string) (*Bundle, error) {
 			return nil, BundleErrors{be}
 		}
 		return nil, err
-	}
-	return LoadFiles(files)
-}
-
-func readDir(root string) (map[string][]byte, error) {
-	files := map[string][]byte{}
-	var total int64
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if strings.HasPrefix(d.Name(), ".") {
-			return nil // ._ files are ignored by Akamai; dot files are editor state
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if !fi.Mode().IsRegular() {
-			return &BundleError{Code: CodeInvalidPermission, File: rel, Msg: "not a regular file"}
-		}
-		if fi.Mode().Perm()&0o111 != 0 {
-			return &BundleError{Code: CodeInvalidPermission, File: rel, Msg: "executable files are not allowed in a bundle (chmod -x)"}
-		}
-		total += fi.Size()
-		if total > MaxUncompressedBytes || len(files) >= maxFiles {
-			return &BundleError{Code: CodeTooLarge, Msg: fmt.Sprintf("the bundle is larger than %d bytes uncompressed", MaxUncompressedBytes)}
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		files[rel] = data
-		return nil
-	})
-	if err != nil {
-		var be *BundleError
-		if errors.As(err, &be) {
-			return nil, BundleErrors{be}
-		}
-		return nil, fmt.Errorf("read bundle directory %s: %w", root, err)
 	}
 	return files, nil
 }

@@ -75,7 +75,7 @@ func StartOIDCProvider(args ...string) (*OIDCProvider, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(root, "e2e", "oidc-provider.mjs")}, args...)...)
-	stderr := &lockedBuffer{}
+	stderr := &Buffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -157,20 +157,20 @@ func (p *OIDCProvider) AdminAction(action string) (string, error) {
 	return st.Current, nil
 }
 
-// lockedBuffer collects the provider's stderr for error messages; the
-// process writes it from another goroutine.
-type lockedBuffer struct {
+// Buffer is a bytes.Buffer that a test may read while a server or child
+// process is still writing to it from another goroutine.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *Buffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *Buffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
