@@ -44,6 +44,7 @@ CASES=(
 	"edgegate|edgegate|/"
 	# Edge scripts (issue #5): the edgegate case's route plus a bundle.
 	"ew-noop|edgegate_ew_noop|/"
+	"ew-noop-base|edgegate_ew_noop|/base/x"
 	"ew-headers|edgegate_ew_headers|/|User-Agent: Mozilla/5.0 (iPhone) Mobile"
 	# Identity and policy (issues #3, #4, #7). @RS_TOKEN@ and @ES_TOKEN@ are
 	# one token repeated (the verified-token cache path); @LUA=es-unique sends
@@ -619,11 +620,20 @@ measure_once() {
 		| .origin_keepalive_ok = ($server == "origin" or $acc <= $conns)'
 }
 
-# run_case LINE: warm-up plus RUNS measured runs; writes
-# $OUT/case-NAME.json (the case with all its runs).
+# Each case ends up in $OUT/case-NAME.json (the case with all its runs).
 FAILED=0
 declare -a CASE_FILES=()
-run_case() {
+# Cases run interleaved: every case is prepared (server started), then run 1
+# of every case, then run 2 of every case, and so on. This VM's speed drifts
+# over minutes, so consecutive runs of one case would fold that drift into
+# the difference between two cases; interleaved, each case sees the same
+# drift, and small differences (a no-op script, the audit trail) read true.
+declare -A C_SERVER=() C_URL=() C_HDRS=() C_WHY=()
+declare -a PREPARED=()
+
+# prepare_case LINE starts the case's server (or records why it is skipped)
+# and remembers the case for the measured runs.
+prepare_case() {
 	local -a f
 	IFS='|' read -r -a f <<<"$1"
 	local name=${f[0]} server=${f[1]} path=${f[2]}
@@ -639,44 +649,56 @@ run_case() {
 			'{name: $n, server: $s, headers: $h, status: "skipped", reason: $why, runs: []}' >"$cf"
 		return 0
 	fi
-	local url="http://127.0.0.1:${PORT[$server]}$path"
-	log "case $name: $url (warm-up ${WARMUP}s, $RUNS × ${DURATION}s)"
-	local -a hflags=()
-	wrk_flags hflags "${hdrs[@]}"
-	taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${hflags[@]}" "$url" >"$OUT/wrk/$name-warmup.txt" 2>&1 ||
-		log "case $name: warm-up wrk failed (see bench/out/wrk/$name-warmup.txt)"
+	C_SERVER[$name]=$server
+	C_URL[$name]="http://127.0.0.1:${PORT[$server]}$path"
+	C_HDRS[$name]=$hj
+	C_WHY[$name]=""
+	: >"$OUT/case-$name.runs.jsonl"
+	PREPARED+=("$name")
+	log "case $name: ${C_URL[$name]} ($RUNS × ${DURATION}s, each after ${WARMUP}s of warm-up)"
+}
 
-	local runs="$OUT/case-$name.runs.jsonl" r a j why="" bad
-	: >"$runs"
-	for ((r = 1; r <= RUNS; r++)); do
-		for ((a = 1; a <= GATE_RETRIES + 1; a++)); do
-			j=$(measure_once "$name" "$server" "$url" "$r" "$a" "${hdrs[@]}")
-			[[ $(jq -r .noisy <<<"$j") == true ]] || break
-			if ((a > GATE_RETRIES || GATE_BUDGET == 0)); then
-				log "case $name run $r: foreign CPU $(jq -r .foreign_cpu_pct <<<"$j") % > $FOREIGN_MAX_PCT %: kept, marked noisy"
-				break
-			fi
-			GATE_BUDGET=$((GATE_BUDGET - 1))
-			log "case $name run $r: foreign CPU $(jq -r .foreign_cpu_pct <<<"$j") % > $FOREIGN_MAX_PCT %: re-running"
-		done
-		echo "$j" >>"$runs"
-		log "case $name run $r: $(jq -r '"\(.cpu_us_per_req) µs/req, \(.rps) req/s, p50 \(.p50_us) µs, p99 \(.p99_us) µs, SUT \(.sut_cpu_pct) %, wrk \(.client_cpu_pct) %, foreign \(.foreign_cpu_pct) %, origin conns opened \(.origin_conns_opened)"' <<<"$j")"
-		if [[ $(jq -r .origin_keepalive_ok <<<"$j") != true ]]; then
-			log "case $name run $r: WARNING: $(jq -r .origin_conns_opened <<<"$j") new origin connections during the run: upstream keep-alive is not working"
-		fi
-		bad=$(jq -r 'if .requests == 0 then "no requests completed"
-			elif .non2xx_or_3xx > 0 then "\(.non2xx_or_3xx) non-2xx/3xx responses"
-			elif .socket_errors > 0 then "\(.socket_errors) socket errors"
-			else "" end' <<<"$j")
-		if [[ -n $bad ]]; then
-			why="run $r: $bad (see bench/out/wrk/$name-$r-$a.txt)"
-			log "case $name: FAILED: $why"
-			sed 's/^/    /' "$OUT/wrk/$name-$r-$a.txt" >&2
-			FAILED=1
+# run_case_once NAME R: warm-up, then measured run R of case NAME (repeated
+# when the machine was busy, within the gate's budget); a failed run ends
+# the case.
+run_case_once() {
+	local name=$1 r=$2 server=${C_SERVER[$1]} url=${C_URL[$1]} a j bad
+	local -a hdrs=() hflags=()
+	mapfile -t hdrs < <(jq -r '.[]' <<<"${C_HDRS[$name]}")
+	wrk_flags hflags "${hdrs[@]}"
+	taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${hflags[@]}" "$url" >"$OUT/wrk/$name-$r-warmup.txt" 2>&1 ||
+		log "case $name: warm-up wrk failed (see bench/out/wrk/$name-$r-warmup.txt)"
+	for ((a = 1; a <= GATE_RETRIES + 1; a++)); do
+		j=$(measure_once "$name" "$server" "$url" "$r" "$a" "${hdrs[@]}")
+		[[ $(jq -r .noisy <<<"$j") == true ]] || break
+		if ((a > GATE_RETRIES || GATE_BUDGET == 0)); then
+			log "case $name run $r: foreign CPU $(jq -r .foreign_cpu_pct <<<"$j") % > $FOREIGN_MAX_PCT %: kept, marked noisy"
 			break
 		fi
+		GATE_BUDGET=$((GATE_BUDGET - 1))
+		log "case $name run $r: foreign CPU $(jq -r .foreign_cpu_pct <<<"$j") % > $FOREIGN_MAX_PCT %: re-running"
 	done
-	jq -s --arg n "$name" --arg s "$server" --arg url "$url" --argjson h "$hj" --arg why "$why" '
+	echo "$j" >>"$OUT/case-$name.runs.jsonl"
+	log "case $name run $r: $(jq -r '"\(.cpu_us_per_req) µs/req, \(.rps) req/s, p50 \(.p50_us) µs, p99 \(.p99_us) µs, SUT \(.sut_cpu_pct) %, wrk \(.client_cpu_pct) %, foreign \(.foreign_cpu_pct) %, origin conns opened \(.origin_conns_opened)"' <<<"$j")"
+	if [[ $(jq -r .origin_keepalive_ok <<<"$j") != true ]]; then
+		log "case $name run $r: WARNING: $(jq -r .origin_conns_opened <<<"$j") new origin connections during the run: upstream keep-alive is not working"
+	fi
+	bad=$(jq -r 'if .requests == 0 then "no requests completed"
+		elif .non2xx_or_3xx > 0 then "\(.non2xx_or_3xx) non-2xx/3xx responses"
+		elif .socket_errors > 0 then "\(.socket_errors) socket errors"
+		else "" end' <<<"$j")
+	if [[ -n $bad ]]; then
+		C_WHY[$name]="run $r: $bad (see bench/out/wrk/$name-$r-$a.txt)"
+		log "case $name: FAILED: ${C_WHY[$name]}"
+		sed 's/^/    /' "$OUT/wrk/$name-$r-$a.txt" >&2
+		FAILED=1
+	fi
+}
+
+# finish_case NAME writes the case's summary (medians over its runs).
+finish_case() {
+	local name=$1
+	jq -s --arg n "$name" --arg s "${C_SERVER[$name]}" --arg url "${C_URL[$name]}" --argjson h "${C_HDRS[$name]}" --arg why "${C_WHY[$name]}" '
 		def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
 			else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 		{
@@ -690,7 +712,7 @@ run_case() {
 			noisy_runs: (map(select(.noisy)) | length),
 			origin_keepalive_ok: all(.origin_keepalive_ok),
 			runs: .
-		}' "$runs" >"$cf"
+		}' "$OUT/case-$name.runs.jsonl" >"$OUT/case-$name.json"
 }
 
 # idle_rss NAME PID: VmHWM (KiB) of PID after 1 s idle.
@@ -728,7 +750,15 @@ stop_pid "$rp_pid"
 
 for line in "${CASES[@]}"; do
 	selected "${line%%|*}" || continue
-	run_case "$line"
+	prepare_case "$line"
+done
+for ((r = 1; r <= RUNS; r++)); do
+	for name in "${PREPARED[@]}"; do
+		[[ -z ${C_WHY[$name]} ]] && run_case_once "$name" "$r"
+	done
+done
+for name in "${PREPARED[@]}"; do
+	finish_case "$name"
 done
 
 # ---------------------------------------------------------------------------
