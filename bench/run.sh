@@ -49,6 +49,9 @@ CASES=(
 	# Identity and policy (issues #3, #4, #7). @RS_TOKEN@ and @ES_TOKEN@ are
 	# one token repeated (the verified-token cache path); @LUA=es-unique sends
 	# a different ES256 token on every request (every one a signature check).
+	# id-base is edgegate_id's plain route: the same process without a token,
+	# so the identity cases' cost is read within one process.
+	"id-base|edgegate_id|/x"
 	"jwt-rs256|edgegate_id|/jwt-rs/x|Authorization: Bearer @RS_TOKEN@"
 	"jwt-es256|edgegate_id|/jwt-es/x|Authorization: Bearer @ES_TOKEN@"
 	"jwt-es256-unique|edgegate_id|/jwt-es/x|@LUA=es-unique"
