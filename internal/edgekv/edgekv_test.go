@@ -131,10 +131,10 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// The helper file bundles carry, run through the script engine with the
-// store intercepting its sub-requests.
+// The helper file bundles carry (the shipped example's copy), run through
+// the script engine with the store intercepting its sub-requests.
 func TestHelperFile(t *testing.T) {
-	helper, err := os.ReadFile(filepath.Join("..", "script", "testdata", "bundles", "edgekv-redirect", "edgekv.js"))
+	helper, err := os.ReadFile(filepath.Join("..", "..", "examples", "edgeworkers", "edgekv-redirect", "edgekv.js"))
 	if err != nil {
 		t.Fatal(err)
 	}
