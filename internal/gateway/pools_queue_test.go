@@ -1,12 +1,12 @@
 package gateway
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,26 +27,9 @@ func TestPoolQueue(t *testing.T) {
 		_, _ = io.WriteString(w, "done "+r.URL.Path)
 	}))
 	t.Cleanup(o.Close)
-	tg := startGateway(t, fmt.Sprintf(`version: 1
-listeners:
-  - name: public
-    address: "127.0.0.1:0"
-admin:
-  address: "127.0.0.1:0"
-timeouts:
-  shutdown: 5s
-pools:
-  - name: app
-    max_conns_per_member: 1
-    members:
-      - url: %s
-routes:
-  - name: all
-    match:
-      path_prefix: /
-    pool: app
-log: {access: false}
-`, o.URL))
+	// The basic gateway, its pool limited to one connection per member.
+	tg := startGateway(t, strings.Replace(basicConfig(o.URL, "log: {access: false}\n"),
+		"  - name: app\n", "  - name: app\n    max_conns_per_member: 1\n", 1))
 
 	const n = 6
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}, Timeout: 30 * time.Second}

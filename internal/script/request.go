@@ -616,22 +616,9 @@ func (inst *instance) location(l *Location) goja.Value {
 		return goja.Undefined()
 	}
 	o := inst.vm.NewObject()
-	set := func(k, v string) {
-		if v != "" {
-			_ = o.Set(k, v)
-		}
-	}
-	set("continent", l.Continent)
-	set("country", l.Country)
-	set("region", l.Region)
-	set("city", l.City)
-	set("zipCode", l.ZipCode)
-	set("dma", l.DMA)
-	set("timezone", l.Timezone)
-	set("networkType", l.NetworkType)
-	set("bandwidth", l.Bandwidth)
-	set("latitude", l.Latitude)
-	set("longitude", l.Longitude)
+	setNonEmpty(o, "continent", l.Continent, "country", l.Country, "region", l.Region, "city", l.City,
+		"zipCode", l.ZipCode, "dma", l.DMA, "timezone", l.Timezone, "networkType", l.NetworkType,
+		"bandwidth", l.Bandwidth, "latitude", l.Latitude, "longitude", l.Longitude)
 	if l.AreaCodes != nil {
 		_ = o.Set("areaCodes", inst.strings(l.AreaCodes))
 	}
@@ -639,6 +626,16 @@ func (inst *instance) location(l *Location) goja.Value {
 		_ = o.Set("fips", inst.strings(l.FIPS))
 	}
 	return o
+}
+
+// setNonEmpty sets each key of the key, value pairs kv whose value is not
+// empty: Akamai leaves out the properties it has no value for.
+func setNonEmpty(o *goja.Object, kv ...string) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			_ = o.Set(kv[i], kv[i+1])
+		}
+	}
 }
 
 func (inst *instance) strings(ss []string) goja.Value {
@@ -654,18 +651,8 @@ func (inst *instance) device(d *Device) goja.Value {
 		return goja.Undefined()
 	}
 	o := inst.vm.NewObject()
-	set := func(k, v string) {
-		if v != "" {
-			_ = o.Set(k, v)
-		}
-	}
-	set("brandName", d.BrandName)
-	set("modelName", d.ModelName)
-	set("marketingName", d.MarketingName)
-	set("os", d.OS)
-	set("osVersion", d.OSVersion)
-	set("mobileBrowser", d.MobileBrowser)
-	set("mobileBrowserVersion", d.MobileBrowserVersion)
+	setNonEmpty(o, "brandName", d.BrandName, "modelName", d.ModelName, "marketingName", d.MarketingName,
+		"os", d.OS, "osVersion", d.OSVersion, "mobileBrowser", d.MobileBrowser, "mobileBrowserVersion", d.MobileBrowserVersion)
 	for k, b := range map[string]*bool{"isWireless": d.IsWireless, "isTablet": d.IsTablet, "isMobile": d.IsMobile, "hasCookieSupport": d.HasCookieSupport, "hasAjaxSupport": d.HasAJAXSupport, "hasFlashSupport": d.HasFlashSupport, "acceptsThirdPartyCookie": d.AcceptsThirdPartyCookie} {
 		if b != nil {
 			_ = o.Set(k, *b)
