@@ -51,17 +51,36 @@ CASES=(
 	# a different ES256 token on every request (every one a signature check).
 	# id-base is edgegate_id's plain route: the same process without a token,
 	# so the identity cases' cost is read within one process.
+	# token-base is a public route of that process that receives the same
+	# request as jwt-rs256 (the Authorization header included) and removes
+	# the header before the origin, as the bearer route does: it is plain
+	# forwarding of the same bytes, so jwt-rs256 minus token-base is what
+	# verification costs and token-base minus id-base what the larger
+	# request costs.
 	"id-base|edgegate_id|/x"
+	"token-base|edgegate_id|/tok-base/x|Authorization: Bearer @RS_TOKEN@"
 	"jwt-rs256|edgegate_id|/jwt-rs/x|Authorization: Bearer @RS_TOKEN@"
 	"jwt-es256|edgegate_id|/jwt-es/x|Authorization: Bearer @ES_TOKEN@"
+	"jwt-rs256-unique|edgegate_id|/jwt-rs/x|@LUA=rs-unique"
 	"jwt-es256-unique|edgegate_id|/jwt-es/x|@LUA=es-unique"
 	"pipeline|edgegate_id|/pipeline/x|Authorization: Bearer @RS_TOKEN@"
+	# pipeline-quiet is the audited process's twin: the same template with
+	# the access log and the audit section taken out, serving nothing but
+	# this case (edgegate_id also serves the unique-token cases, which fill
+	# its token cache and change its heap): the denominator of the
+	# evidence's cost.
+	"pipeline-quiet|edgegate_quiet|/pipeline/x|Authorization: Bearer @RS_TOKEN@"
 	"pipeline-audited|edgegate_audited|/pipeline/x|Authorization: Bearer @RS_TOKEN@"
 	"pipeline-audited-fsync|edgegate_audited_fsync|/pipeline/x|Authorization: Bearer @RS_TOKEN@"
 	# The edge cache (issue #6): a stored object, served by nginx proxy_cache
 	# and by edgegate without the origin.
 	"nginx-cache-hit|nginx_cache|/cached"
 	"cache-hit|edgegate_cache|/cached"
+	# The miss path: a new query string per request (@LUA=unique-query), so
+	# every request is a miss that the cache forwards and stores; cache-base
+	# is the same process's uncached route with the same kind of URL.
+	"cache-miss|edgegate_cache|/cached/x|@LUA=unique-query"
+	"cache-base|edgegate_cache|/x|@LUA=unique-query"
 	"ew-jwt|edgegate_ew_jwt|/api/|Authorization: Bearer eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCIsImV4cCI6NDEwMjQ0NDgwMH0.sCvxGpTwfNKweZprOWRF9s41hmYqBxLxgTkNhq08rHEbKfKyheZZGatLyQYMJFvD9zq_q2paK2JApsFNDpxY2Q"
 )
 # Cases whose median CPU µs/req is the denominator of the ratio columns
@@ -437,26 +456,34 @@ edgegate_server() {
 start_edgegate() { edgegate_server edgegate "$BENCH/edgegate.yaml"; }
 
 # mint_tokens makes the bearer cases' key sets and tokens once, with
-# bench/mint: one RS256 and one ES256 token to repeat, and a file of
-# distinct ES256 tokens for the unique-token case (read by es-unique.lua).
+# bench/mint: for each of RS256 and ES256 a file of distinct tokens from one
+# key; the first token is the one repeated (the verified-token cache path)
+# and the file feeds the unique-token case (a signature check per request:
+# the files are longer than the route's token cache). RSA signing is slow,
+# so the RS256 file is shorter; its cycle still exceeds the cache 5 times.
 EG_RENDER_VARS=()
 RS_TOKEN="" ES_TOKEN=""
 mint_tokens() {
 	[[ -n $RS_TOKEN ]] && return 0
 	go build -o "$OUT/mint" ./bench/mint || die "bench/mint does not build"
-	RS_TOKEN=$("$OUT/mint" -alg RS256 -iss https://rs.bench.edgegate.test -jwks "$OUT/jwks-rs.json" -n 1)
+	"$OUT/mint" -alg RS256 -iss https://rs.bench.edgegate.test -jwks "$OUT/jwks-rs.json" \
+		-n "${BENCH_UNIQUE_RS_TOKENS:-5000}" >"$OUT/tokens-rs.txt"
+	RS_TOKEN=$(head -n 1 "$OUT/tokens-rs.txt")
 	"$OUT/mint" -alg ES256 -iss https://es.bench.edgegate.test -jwks "$OUT/jwks-es.json" \
 		-n "${BENCH_UNIQUE_TOKENS:-40000}" >"$OUT/tokens-es.txt"
 	ES_TOKEN=$(head -n 1 "$OUT/tokens-es.txt")
-	cat >"$OUT/es-unique.lua" <<LUA
+	local a
+	for a in rs es; do
+		cat >"$OUT/$a-unique.lua" <<LUA
 local toks = {}
-for line in io.lines("$OUT/tokens-es.txt") do toks[#toks + 1] = line end
+for line in io.lines("$OUT/tokens-$a.txt") do toks[#toks + 1] = line end
 local i = math.random(#toks)
 request = function()
   i = i % #toks + 1
   return wrk.format(nil, nil, {["Authorization"] = "Bearer " .. toks[i]})
 end
 LUA
+	done
 	EG_RENDER_VARS=(JWKS_RS="$OUT/jwks-rs.json" JWKS_ES="$OUT/jwks-es.json")
 }
 start_edgegate_id() { mint_tokens && edgegate_server edgegate_id "$BENCH/edgegate-identity.yaml"; }
@@ -475,7 +502,29 @@ start_edgegate_audited_fsync() {
 	grep -q '^  durability: fsync$' "$OUT/edgegate-audited-fsync.tpl" || die "bench/edgegate-audited.yaml: no 'durability: write' line to turn into fsync"
 	edgegate_server edgegate_audited_fsync "$OUT/edgegate-audited-fsync.tpl"
 }
-start_edgegate_cache() { edgegate_server edgegate_cache "$BENCH/edgegate-cache.yaml"; }
+# The audited template without the evidence: access log off and every
+# line from "audit:" on removed (the section is the file's last).
+start_edgegate_quiet() {
+	mint_tokens
+	sed -e 's/^  access: true$/  access: false/' -e '/^audit:/,$d' "$BENCH/edgegate-audited.yaml" >"$OUT/edgegate-quiet.tpl"
+	grep -q '^  access: false$' "$OUT/edgegate-quiet.tpl" && ! grep -q '^audit:' "$OUT/edgegate-quiet.tpl" ||
+		die "bench/edgegate-audited.yaml: expected '  access: true' and a final 'audit:' section"
+	edgegate_server edgegate_quiet "$OUT/edgegate-quiet.tpl"
+}
+start_edgegate_cache() {
+	# A random prefix per wrk process, so a run never asks for a URL an
+	# earlier run stored.
+	cat >"$OUT/unique-query.lua" <<'LUA'
+math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+local prefix = tostring(math.random(1, 2000000000))
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format(nil, wrk.path .. "?u=" .. prefix .. "-" .. i)
+end
+LUA
+	edgegate_server edgegate_cache "$BENCH/edgegate-cache.yaml"
+}
 
 start_nginx_cache() {
 	free_port

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,7 +26,7 @@ import (
 
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: edgegate policy test [-c CONFIG] [-v] [FILE...] | edgegate policy explain -c CONFIG --url URL [--method M] [--identity FILE|JSON] [--header 'Name: value']...")
+		fmt.Fprintln(stderr, "usage: edgegate policy test [-v] CONFIG | X_test.yaml... | -c CONFIG [TESTS...]\n       edgegate policy explain -c CONFIG --url URL [--method M] [--identity FILE|JSON] [--header 'Name: value']...")
 		return 2
 	}
 	switch args[0] {
@@ -133,37 +134,145 @@ func (w *policyWorld) decide(req policy.TestRequest, id *identity.Identity, now 
 	return o, nil
 }
 
+// defaultPolicyConfig is the configuration policy commands use when none
+// is named.
+const defaultPolicyConfig = "edgegate.yaml"
+
 func runPolicyTest(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("policy test", stderr)
-	file := fs.String("c", "edgegate.yaml", "configuration file")
+	file := fs.String("c", "", "configuration file (default: the CONFIG argument; X.yaml beside X_test.yaml; else ./"+defaultPolicyConfig+")")
 	verbose := fs.Bool("v", false, "print every case, not only failures")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: edgegate policy test [-v] CONFIG             run CONFIG's policy.tests_file
+       edgegate policy test [-v] X_test.yaml...     run each against X.yaml (or X.yml) beside it
+       edgegate policy test [-v] -c CONFIG [TESTS...]
+`)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
-	w, err := loadPolicyWorld(*file)
+	runs, code, err := planPolicyTests(*file, fs.Args())
 	if err != nil {
 		fmt.Fprintf(stderr, "edgegate policy test: %v\n", err)
-		return 1
-	}
-	files := fs.Args()
-	if len(files) == 0 {
-		if w.cfg.Policy.TestsFile == "" {
-			fmt.Fprintln(stderr, "edgegate policy test: name test files, or set policy.tests_file in the configuration")
-			return 2
-		}
-		files = []string{w.cfg.Policy.TestsFile}
+		return code
 	}
 	failed := false
 	now := time.Now()
-	for _, f := range files {
-		if !runTestFile(w, f, now, *verbose, stdout) {
-			failed = true
+	worlds := map[string]*policyWorld{}
+	for _, r := range runs {
+		w := worlds[r.config]
+		if w == nil {
+			if w, err = loadPolicyWorld(r.config); err != nil {
+				fmt.Fprintf(stderr, "edgegate policy test: %v\n", err)
+				return 1
+			}
+			worlds[r.config] = w
+		}
+		tests := r.tests
+		if len(tests) == 0 {
+			if w.cfg.Policy.TestsFile == "" {
+				fmt.Fprintf(stderr, "edgegate policy test: %s sets no policy.tests_file; name test files, or set it\n", r.config)
+				return 2
+			}
+			tests = []string{w.cfg.Policy.TestsFile}
+		}
+		for _, f := range tests {
+			if !runTestFile(w, f, now, *verbose, stdout) {
+				failed = true
+			}
 		}
 	}
 	if failed {
 		return 1
 	}
 	return 0
+}
+
+// policyRun is one configuration and the test files to run against it
+// (none: its policy.tests_file).
+type policyRun struct {
+	config string
+	tests  []string
+}
+
+// planPolicyTests pairs test files with configurations. With -c (config)
+// every argument is a test file. Without it, an argument that is a
+// configuration (a YAML mapping, where test files are lists) runs its own
+// tests_file, or the test files after it; a test file X_test.yaml runs
+// against X.yaml or X.yml beside it; other test files, and no arguments at
+// all, use ./edgegate.yaml. The code is the exit status for err.
+func planPolicyTests(config string, args []string) ([]policyRun, int, error) {
+	if config != "" {
+		return []policyRun{{config: config, tests: args}}, 0, nil
+	}
+	if len(args) == 0 {
+		if _, err := os.Stat(defaultPolicyConfig); err != nil {
+			return nil, 2, fmt.Errorf("no configuration: looked for ./%s; name one (edgegate policy test CONFIG), or a test file X_test.yaml beside its X.yaml", defaultPolicyConfig)
+		}
+		return []policyRun{{config: defaultPolicyConfig}}, 0, nil
+	}
+	isConfig, err := isConfigFile(args[0])
+	if err != nil {
+		return nil, 1, err
+	}
+	if isConfig {
+		return []policyRun{{config: args[0], tests: args[1:]}}, 0, nil
+	}
+	var runs []policyRun
+	for _, tf := range args {
+		cfg, err := configBeside(tf)
+		if err != nil {
+			return nil, 2, err
+		}
+		if n := len(runs); n > 0 && runs[n-1].config == cfg {
+			runs[n-1].tests = append(runs[n-1].tests, tf)
+			continue
+		}
+		runs = append(runs, policyRun{config: cfg, tests: []string{tf}})
+	}
+	return runs, 0, nil
+}
+
+// isConfigFile tells a configuration (a YAML mapping) from a test file (a
+// list). A file that is neither is left to the test runner to report.
+func isConfigFile(name string) (bool, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return false, err
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return false, nil
+	}
+	return doc.Content[0].Kind == yaml.MappingNode, nil
+}
+
+// configBeside finds the configuration a test file belongs to: X.yaml or
+// X.yml beside X_test.yaml (or X_test.yml), else ./edgegate.yaml.
+func configBeside(testFile string) (string, error) {
+	var looked []string
+	for _, suffix := range []string{"_test.yaml", "_test.yml"} {
+		if base, ok := strings.CutSuffix(testFile, suffix); ok {
+			looked = append(looked, base+".yaml", base+".yml")
+			break
+		}
+	}
+	looked = append(looked, defaultPolicyConfig)
+	for _, c := range looked {
+		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() {
+			return c, nil
+		}
+	}
+	for i, c := range looked {
+		if c == defaultPolicyConfig {
+			looked[i] = "./" + c
+		}
+	}
+	return "", fmt.Errorf("%s: which configuration does it test? looked for %s; name it with -c CONFIG", testFile, strings.Join(looked, ", "))
 }
 
 // runTestFile runs one file's cases and reports like go test.
@@ -248,7 +357,7 @@ func describeDecision(d policy.Decision) string {
 
 func runPolicyExplain(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("policy explain", stderr)
-	file := fs.String("c", "edgegate.yaml", "configuration file")
+	file := fs.String("c", defaultPolicyConfig, "configuration file")
 	rawURL := fs.String("url", "", "request URL (required), such as https://api.example.com/billing/x")
 	method := fs.String("method", "GET", "request method")
 	ident := fs.String("identity", "", "identity as JSON, or a file holding it (YAML or JSON; fields as in test files); default anonymous")

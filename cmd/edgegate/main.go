@@ -38,7 +38,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve -c FILE", "run the gateway with a configuration file (reloads on change and SIGHUP)", runServe},
-		{"dev", "dev [--print-config]", "run the gateway, a demo origin and an example configuration on loopback", runDev},
+		{"dev", "dev [-c FILE] [--print-config]", "run the gateway, the dev OpenID provider and a demo origin on loopback (example configuration, or FILE)", runDev},
 		{"validate", "validate FILE", "check a configuration file; print every error with file:line:column and field", runValidate},
 		{"route", "route -c FILE [-m METHOD] [-H 'Name: value'] URL", "show which route a URL matches, and why", runRoute},
 		{"token", "token --user NAME", "mint a short-lived token from the embedded dev provider, for API testing", runToken},
@@ -119,6 +119,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "edgegate serve: %v\n", err)
 		return 1
 	}
+	fmt.Fprint(stderr, devProviderIgnored(cfg))
 	log := newLogger(stderr, cfg.Log.Level)
 	g, err := gateway.New(cfg, gateway.Options{Logger: log})
 	if err != nil {

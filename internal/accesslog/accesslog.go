@@ -42,8 +42,14 @@ type Record struct {
 	AuthMethod string
 	// Time spent in each pipeline stage, in milliseconds.
 	HygieneMS, RouteMS, AuthnMS, PolicyMS, OriginMS float64
-	ScriptStatus                                    string
-	TraceID                                         string
+	// ScriptStatus is how the route's edge script ran ("" without one):
+	// see docs/access-log.md for the values.
+	ScriptStatus string
+	TraceID      string
+	// ScriptMS is the time the edge-script handlers ran (wall time, added
+	// over all handlers of the request), in milliseconds. It overlaps
+	// OriginMS for the handlers that run around the origin.
+	ScriptMS float64
 }
 
 // Logger queues records for one writer goroutine. Log renders the line on
@@ -199,6 +205,7 @@ func Append(b []byte, rec *Record) []byte {
 	b = msField(b, "origin_ms", rec.OriginMS)
 	b = str(b, "script_status", rec.ScriptStatus)
 	b = str(b, "trace_id", rec.TraceID)
+	b = msField(b, "script_ms", rec.ScriptMS)
 	return append(b, "}\n"...)
 }
 

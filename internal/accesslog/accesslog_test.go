@@ -23,7 +23,7 @@ var schemaKeys = []string{
 	"time", "request_id", "client_ip", "proto", "host", "method", "path", "route", "pool", "origin",
 	"attempts", "status", "bytes_in", "bytes_out", "duration_ms", "cache_status", "error", "user_agent",
 	"subject", "auth_method", "hygiene_ms", "route_ms", "authn_ms", "policy_ms", "origin_ms",
-	"script_status", "trace_id",
+	"script_status", "trace_id", "script_ms",
 }
 
 // decodeLine checks that b is exactly one JSON object followed by one
@@ -132,6 +132,19 @@ func checkRoundTrip(t testing.TB, rec *Record, line []byte) {
 	} else if got, err := n.Float64(); err != nil || got != wantMS {
 		t.Errorf("duration_ms: got %s (%v), want %v", n, err, wantMS)
 	}
+	// Stage times are milliseconds with three decimals.
+	floats := map[string]float64{
+		"hygiene_ms": rec.HygieneMS, "route_ms": rec.RouteMS, "authn_ms": rec.AuthnMS,
+		"policy_ms": rec.PolicyMS, "origin_ms": rec.OriginMS, "script_ms": rec.ScriptMS,
+	}
+	for k, f := range floats {
+		want, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 3, 64), 64)
+		if n, ok := v[k].(json.Number); !ok {
+			t.Errorf("%s: got %T, want a number", k, v[k])
+		} else if got, err := n.Float64(); err != nil || got != want {
+			t.Errorf("%s: got %s (%v), want %v", k, n, err, want)
+		}
+	}
 	ts, _ := v["time"].(string)
 	if got, err := time.Parse(time.RFC3339Nano, ts); err != nil || !got.Equal(rec.Time) {
 		t.Errorf("time: got %q (%v), want %v", ts, err, rec.Time)
@@ -146,9 +159,9 @@ func sampleRecord() Record {
 		RequestID: "01J8Z6Q4YV3X", ClientIP: "203.0.113.9", Proto: "HTTP/2.0", Host: "api.example.com",
 		Method: "POST", Path: "/v1/users/42", Route: "api", Pool: "app", Origin: "10.0.0.5:9000",
 		Attempts: 2, Status: 201, BytesIn: 1234, BytesOut: 56789, Duration: 12345678 * time.Nanosecond,
-		CacheStatus: "", Error: "", UserAgent: "curl/8.5.0",
+		CacheStatus: "miss", Error: "", UserAgent: "curl/8.5.0",
 		Subject: "alice", AuthMethod: "bearer", HygieneMS: 0.002, RouteMS: 0.001, AuthnMS: 0.004, PolicyMS: 0.001,
-		OriginMS: 12.2, TraceID: "4bf92f3577b34da6a3ce929d0e0e4736",
+		OriginMS: 12.2, ScriptStatus: "ok", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", ScriptMS: 0.35,
 	}
 }
 
@@ -207,9 +220,9 @@ func TestAppendExample(t *testing.T) {
 	want := `{"time":"2025-03-04T04:06:07.891234567Z","request_id":"01J8Z6Q4YV3X","client_ip":"203.0.113.9",` +
 		`"proto":"HTTP/2.0","host":"api.example.com","method":"POST","path":"/v1/users/42","route":"api",` +
 		`"pool":"app","origin":"10.0.0.5:9000","attempts":2,"status":201,"bytes_in":1234,"bytes_out":56789,` +
-		`"duration_ms":12.345,"cache_status":"","error":"","user_agent":"curl/8.5.0","subject":"alice",` +
+		`"duration_ms":12.345,"cache_status":"miss","error":"","user_agent":"curl/8.5.0","subject":"alice",` +
 		`"auth_method":"bearer","hygiene_ms":0.002,"route_ms":0.001,"authn_ms":0.004,"policy_ms":0.001,` +
-		`"origin_ms":12.200,"script_status":"","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}` + "\n"
+		`"origin_ms":12.200,"script_status":"ok","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","script_ms":0.350}` + "\n"
 	if got != want {
 		t.Errorf("Append:\n got %s\nwant %s", got, want)
 	}

@@ -233,6 +233,89 @@ func TestRotationKeepsChain(t *testing.T) {
 	}
 }
 
+// TestTimeRotationKeepsChain: with RotateEvery the file sink starts a new
+// file once the current one is older than the period, also across a
+// restart (the age of a file is taken from its modification time), and the
+// chain verifies across all files, each closed one sealed by a signed
+// checkpoint. Records in one period stay in one file.
+func TestTimeRotationKeepsChain(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	signer, jwks := testKeys(t)
+	const every = 400 * time.Millisecond
+	opts := Options{Sinks: []SinkOptions{{Type: SinkFile, Path: path, RotateEvery: every}}, CheckpointEvery: 100, Signer: signer}
+	tr := mustOpen(t, opts)
+	next := 0
+	burst := func(tr *Trail) {
+		for range 3 {
+			if err := tr.Record(context.Background(), event(next)); err != nil {
+				t.Fatal(err)
+			}
+			next++
+		}
+	}
+	burst(tr) // file 1
+	time.Sleep(every + 50*time.Millisecond)
+	burst(tr) // file 2
+	time.Sleep(every + 50*time.Millisecond)
+	burst(tr) // file 3
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// After a restart the open file is already older than the period.
+	time.Sleep(every + 50*time.Millisecond)
+	tr = mustOpen(t, opts)
+	burst(tr) // file 4
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	files, err := ExpandPaths([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 4 {
+		t.Fatalf("files %v, want 4 (one per period)", files)
+	}
+	rep := verifyFiles(t, files, jwks)
+	if !rep.OK() {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	if rep.Records < 12 {
+		t.Errorf("verified %d records, want at least the 12 events", rep.Records)
+	}
+	events := 0
+	for i, f := range files {
+		lines := mustLines(t, f)
+		first, _, err := ParseLine(lines[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 && first.File != i+1 {
+			t.Errorf("%s opens with file index %d, want %d", f, first.File, i+1)
+		}
+		n := 0
+		for _, l := range lines {
+			if r, _, err := ParseLine(l); err == nil && r.Kind == KindPolicyDeny {
+				n++
+			}
+		}
+		if n != 3 {
+			t.Errorf("%s holds %d events, want the 3 of its period", f, n)
+		}
+		events += n
+		if i < len(files)-1 {
+			last, _, _ := ParseLine(lines[len(lines)-1])
+			if last.Kind != KindCheckpoint || last.Signature == "" {
+				t.Errorf("%s does not end with a signed checkpoint (%s)", f, last.Kind)
+			}
+		}
+	}
+	if events != 12 {
+		t.Errorf("%d events in the files, want 12", events)
+	}
+}
+
 func mustRead(t *testing.T, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)

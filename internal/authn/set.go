@@ -131,7 +131,12 @@ func (s *Set) Verify(ctx context.Context, token string, allow Allow) (*identity.
 }
 
 func (s *Set) verify(ctx context.Context, token string, allow Allow, now time.Time) (*identity.Identity, *Verifier, *key, time.Time, *Error) {
-	// Compact serialization only: exactly three segments, nothing else.
+	// Compact serialization only: three base64url segments, nothing
+	// else. Checked here rather than before the cache lookup: a cached
+	// token's exact bytes passed this check when it was verified.
+	if !compactChars(token) {
+		return nil, nil, nil, time.Time{}, fail(ReasonMalformed, "the token has characters a JWT cannot have", nil)
+	}
 	if strings.Count(token, ".") != maxTokenParts-1 {
 		return nil, nil, nil, time.Time{}, fail(ReasonMalformed, "not three dot-separated segments", nil)
 	}
@@ -202,4 +207,16 @@ func (s *Set) pick(c map[string]any, allow Allow) (*Verifier, *Error) {
 		}
 	}
 	return nil, fail(ReasonWrongIssuer, "", nil)
+}
+
+// compactChars reports whether s holds only the characters of the JWS
+// compact serialization: base64url (RFC 7515 §2, no padding) and ".".
+func compactChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -76,6 +76,74 @@ func newVerifier(ctx context.Context, is config.Issuer, idx int, sources *Source
 	return v, nil
 }
 
+// NewClaimsVerifier returns a Verifier that holds no keys and only applies
+// is's claim rules (IdentityFromClaims). The login flow uses one for a
+// provider given by URL rather than by an identity.issuers entry: its ID
+// tokens are verified with the provider's own keys, then read with these
+// rules. VerifyIDTokenSignature refuses every token.
+func NewClaimsVerifier(is config.Issuer) *Verifier { return &Verifier{cfg: is, idx: -1} }
+
+// maxIDTokenBytes bounds an ID token. It comes from the provider's token
+// endpoint, not from a client, and an Entra ID token with its groups can
+// be long, so the bound is looser than identity.max_token_bytes.
+const maxIDTokenBytes = 256 << 10
+
+// VerifyIDTokenSignature checks the signature of an OpenID Connect ID
+// token with this issuer's keys and returns its claims, otherwise
+// unchecked: the caller runs IdentityFromClaims, and its own relying-party
+// checks (nonce, azp). The keys are the ones bearer tokens use, so one
+// issuer has one key cache, one refresh schedule and one unknown-kid rate
+// limit. The header rules are the bearer ones (strict JSON, no crit, keys
+// only from the issuer, the algorithm on the issuer's list and of the
+// key's type), and typ at+jwt is refused: an access token is never an ID
+// token (RFC 9068 §4). An HMAC issuer verifies no ID token: its secret is
+// the gateway's, not the provider's signing key. The refusal is an *Error.
+func (v *Verifier) VerifyIDTokenSignature(ctx context.Context, token string) (map[string]any, error) {
+	c, e := v.verifyIDTokenSignature(ctx, token)
+	if e != nil {
+		e.Issuer = v.cfg.Name
+		return nil, e
+	}
+	return c, nil
+}
+
+func (v *Verifier) verifyIDTokenSignature(ctx context.Context, token string) (map[string]any, *Error) {
+	switch {
+	case v.src == nil:
+		return nil, fail(ReasonAlgNotAllowed, "ID tokens must be signed with the provider's public keys", nil)
+	case token == "":
+		return nil, fail(ReasonMissing, "", nil)
+	case len(token) > maxIDTokenBytes:
+		return nil, fail(ReasonTooLarge, "", nil)
+	case !compactChars(token) || strings.Count(token, ".") != maxTokenParts-1:
+		return nil, fail(ReasonMalformed, "not a compact JWS", nil)
+	}
+	hdrSeg, _, _ := strings.Cut(token, ".")
+	hdr, herr := parseHeader(hdrSeg)
+	if herr != nil {
+		return nil, herr
+	}
+	if t := strings.ToLower(hdr.Typ); t == "at+jwt" || t == "application/at+jwt" {
+		return nil, fail(ReasonWrongType, "an access token is not an ID token", nil)
+	}
+	claims := &tokenClaims{}
+	parser := jwt.NewParser(jwt.WithStrictDecoding(), jwt.WithoutClaimsValidation())
+	_, err := parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		if alg, _ := t.Header["alg"].(string); alg != hdr.Alg {
+			return nil, fail(ReasonMalformed, "", nil)
+		}
+		pub, _, e := v.selectKey(ctx, hdr.Alg, hdr.Kid)
+		if e != nil {
+			return nil, e
+		}
+		return pub, nil
+	})
+	if err != nil {
+		return nil, mapParseError(err)
+	}
+	return claims.m, nil
+}
+
 // allowed reports whether alg may sign this issuer's tokens.
 func (v *Verifier) allowed(alg string, ks *keySet) bool {
 	if len(v.cfg.Algorithms) > 0 {
@@ -200,18 +268,78 @@ func parseHeader(seg string) (header, *Error) {
 	return h, nil
 }
 
-// check verifies the claims of a token whose signature is valid, and
-// builds the identity.
+// check verifies the claims of a bearer token whose signature is valid,
+// and builds the identity.
 func (v *Verifier) check(c map[string]any, now time.Time, token string) (*identity.Identity, time.Time, *Error) {
+	id, exp, e := v.claims(c, v.cfg.Audiences, now, true, identity.MethodBearer)
+	if e != nil {
+		return nil, time.Time{}, e
+	}
+	id.Fingerprint = identity.Fingerprint(token)
+	return id, exp, nil
+}
+
+// ClaimsCheck says how IdentityFromClaims reads a set of claims.
+type ClaimsCheck struct {
+	// Audience, when not "", is the one aud value accepted instead of the
+	// issuer's audiences: an ID token is addressed to the login client
+	// (OpenID Connect Core §2), not to the APIs the issuer's access tokens
+	// are for.
+	Audience string
+	// Now, when not zero, turns on the token checks at that instant: exp,
+	// nbf and iat with the issuer's clock skew and the issuer's lifetime
+	// cap. Zero skips them: a session outlives its ID token, and its claims
+	// are re-read on every request only for the issuer's claim rules.
+	Now time.Time
+	// Method is the identity's method; "" is bearer. A session identity is
+	// never a service.
+	Method identity.Method
+}
+
+// IdentityFromClaims applies the issuer's rules to claims whose signature
+// has been verified elsewhere (an ID token, or the claims of a browser
+// session built from one): iss, aud (see ClaimsCheck.Audience), optionally
+// the token times, the required claims, the allowed domains (Google hd),
+// the Entra ID group-overage check, and the claim mapping that fills the
+// identity. Numbers may be float64 or json.Number. The refusal is an
+// *Error naming this issuer; the identity's Fingerprint is left for the
+// caller, and Expiry is the claims' exp when there is one.
+func (v *Verifier) IdentityFromClaims(c map[string]any, chk ClaimsCheck) (*identity.Identity, error) {
+	if c == nil {
+		return nil, &Error{Reason: ReasonMalformed, Issuer: v.cfg.Name, Detail: "no claims"}
+	}
+	aud := v.cfg.Audiences
+	if chk.Audience != "" {
+		aud = []string{chk.Audience}
+	}
+	method := chk.Method
+	if method == "" {
+		method = identity.MethodBearer
+	}
+	id, _, e := v.claims(c, aud, chk.Now, !chk.Now.IsZero(), method)
+	if e != nil {
+		e.Issuer = v.cfg.Name
+		return nil, e
+	}
+	if chk.Audience != "" {
+		id.ClientID = chk.Audience
+	}
+	return id, nil
+}
+
+// claims checks c against the issuer's rules (the token times only when
+// timed) and builds the identity.
+func (v *Verifier) claims(c map[string]any, audiences []string, now time.Time, timed bool, method identity.Method) (*identity.Identity, time.Time, *Error) {
 	skew := v.cfg.ClockSkew
 	if iss, _ := c["iss"].(string); iss != v.cfg.Issuer {
 		return nil, time.Time{}, fail(ReasonWrongIssuer, "", nil)
 	}
-	if !audienceOK(c["aud"], v.cfg.Audiences) {
+	if !audienceOK(c["aud"], audiences) {
 		return nil, time.Time{}, fail(ReasonWrongAudience, "", nil)
 	}
 	exp, ok, bad := numericDate(c, "exp")
 	switch {
+	case !timed:
 	case bad:
 		return nil, time.Time{}, fail(ReasonMalformed, "exp is not a number", nil)
 	case !ok:
@@ -219,22 +347,27 @@ func (v *Verifier) check(c map[string]any, now time.Time, token string) (*identi
 	case now.After(exp.Add(skew)):
 		return nil, time.Time{}, fail(ReasonExpired, "", nil)
 	}
-	iat, ok, bad := numericDate(c, "iat")
-	switch {
-	case bad:
-		return nil, time.Time{}, fail(ReasonMalformed, "iat is not a number", nil)
-	case !ok:
-		return nil, time.Time{}, fail(ReasonMissingClaim, "iat", nil)
-	case iat.After(now.Add(skew)):
-		return nil, time.Time{}, fail(ReasonIssuedInFuture, "", nil)
-	}
-	if nbf, ok, bad := numericDate(c, "nbf"); bad {
-		return nil, time.Time{}, fail(ReasonMalformed, "nbf is not a number", nil)
-	} else if ok && nbf.After(now.Add(skew)) {
-		return nil, time.Time{}, fail(ReasonNotYetValid, "", nil)
-	}
-	if exp.Sub(iat) > v.cfg.MaxTokenLifetime {
-		return nil, time.Time{}, fail(ReasonLifetimeTooLong, "", nil)
+	if timed {
+		iat, ok, bad := numericDate(c, "iat")
+		switch {
+		case bad:
+			return nil, time.Time{}, fail(ReasonMalformed, "iat is not a number", nil)
+		case !ok:
+			return nil, time.Time{}, fail(ReasonMissingClaim, "iat", nil)
+		case iat.After(now.Add(skew)):
+			return nil, time.Time{}, fail(ReasonIssuedInFuture, "", nil)
+		}
+		if nbf, ok, bad := numericDate(c, "nbf"); bad {
+			return nil, time.Time{}, fail(ReasonMalformed, "nbf is not a number", nil)
+		} else if ok && nbf.After(now.Add(skew)) {
+			return nil, time.Time{}, fail(ReasonNotYetValid, "", nil)
+		}
+		// A zero cap is no cap: only claims-only verifiers (a login
+		// provider named by URL) have one; configured issuers' caps are
+		// validated positive.
+		if limit := v.cfg.MaxTokenLifetime; limit > 0 && exp.Sub(iat) > limit {
+			return nil, time.Time{}, fail(ReasonLifetimeTooLong, "", nil)
+		}
 	}
 	for _, rc := range v.cfg.RequiredClaims {
 		val, ok := lookup(c, rc.Name)
@@ -247,19 +380,18 @@ func (v *Verifier) check(c map[string]any, now time.Time, token string) (*identi
 	}
 	m := v.cfg.Claims
 	id := &identity.Identity{
-		Method:      identity.MethodBearer,
-		Issuer:      v.cfg.Issuer,
-		IssuerName:  v.cfg.Name,
-		Subject:     stringClaim(c, m.Subject),
-		Name:        stringClaim(c, m.Name),
-		Email:       email(c, m.Email),
-		Groups:      listClaims(c, m.Groups, false),
-		Roles:       listClaims(c, m.Roles, false),
-		Scopes:      listClaims(c, m.Scopes, true),
-		ClientID:    firstString(c, "azp", "client_id", "cid", "appid"),
-		Expiry:      exp,
-		Claims:      c,
-		Fingerprint: identity.Fingerprint(token),
+		Method:     method,
+		Issuer:     v.cfg.Issuer,
+		IssuerName: v.cfg.Name,
+		Subject:    stringClaim(c, m.Subject),
+		Name:       stringClaim(c, m.Name),
+		Email:      email(c, m.Email),
+		Groups:     listClaims(c, m.Groups, false),
+		Roles:      listClaims(c, m.Roles, false),
+		Scopes:     listClaims(c, m.Scopes, true),
+		ClientID:   firstString(c, "azp", "client_id", "cid", "appid"),
+		Expiry:     exp,
+		Claims:     c,
 	}
 	if id.Subject == "" {
 		return nil, time.Time{}, fail(ReasonMissingClaim, m.Subject, nil)
@@ -293,6 +425,12 @@ func (v *Verifier) check(c map[string]any, now time.Time, token string) (*identi
 		gty, _ := c["gty"].(string)
 		id.Service = gty == "client-credentials" || gty == "client_credentials" ||
 			id.Subject == firstString(c, "client_id") || id.Subject == firstString(c, "azp")
+	}
+	if method == identity.MethodSession {
+		// A browser login is a person: the service heuristics above read
+		// access-token conventions (azp equals sub for a client's own
+		// token) that an ID token can meet by accident.
+		id.Service = false
 	}
 	return id, exp, nil
 }
@@ -331,6 +469,12 @@ func numericDate(c map[string]any, name string) (t time.Time, ok, bad bool) {
 		return time.Time{}, false, false
 	}
 	f, isNum := raw.(float64)
+	if n, ok := raw.(json.Number); ok {
+		// Claims decoded with UseNumber (the login flow's userinfo).
+		var err error
+		f, err = n.Float64()
+		isNum = err == nil
+	}
 	if !isNum || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e11 {
 		return time.Time{}, false, true
 	}
@@ -385,6 +529,8 @@ func anyValueIn(v any, accepted []string) bool {
 	case bool, float64:
 		b, _ := json.Marshal(x)
 		return slices.Contains(accepted, string(b))
+	case json.Number:
+		return slices.Contains(accepted, x.String())
 	}
 	return false
 }

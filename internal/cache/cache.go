@@ -161,7 +161,7 @@ func (c *Cache) serve(w http.ResponseWriter, req *Request, rt *Route, origin Ori
 			return StatusStale, c.serveStored(w, r, o, now, deliver, StatusStale, "hit; fwd=stale")
 		}
 		if c.swrAllowed(o, reqDirs, now) {
-			c.revalidateInBackground(req, rt, key, o, origin)
+			c.revalidateInBackground(req, rt, key, o, authorized, origin)
 			return StatusStale, c.serveStored(w, r, o, now, deliver, StatusStale, "hit; fwd=stale; detail=stale-while-revalidate")
 		}
 	}
@@ -269,7 +269,8 @@ func (c *Cache) staleAllowed(o *Object, d Directives, now time.Time) bool {
 	if d.MaxAge >= 0 && age > time.Duration(d.MaxAge)*time.Second {
 		return false
 	}
-	return age-o.Lifetime <= time.Duration(d.MaxStale)*time.Second
+	// A bare max-stale (MaxStaleAny) would overflow as a Duration.
+	return d.MaxStale >= MaxStaleAny || age-o.Lifetime <= time.Duration(d.MaxStale)*time.Second
 }
 
 func (c *Cache) swrAllowed(o *Object, d Directives, now time.Time) bool {

@@ -20,14 +20,29 @@ import (
 	"time"
 )
 
-// diskMagic starts every object file; a file without it is ignored.
-const diskMagic = "EGC1"
+// diskMagic starts every object file and names its format version; a
+// file without it is ignored. Version 2 keeps Vary values as digests;
+// files of an older version (diskMagicFamily with another digit) are
+// removed at startup rather than read.
+const (
+	diskMagic       = "EGC2"
+	diskMagicFamily = "EGC"
+)
+
+// errOldFormat marks a cache file of an earlier format version.
+var errOldFormat = errors.New("cache file of an older format")
 
 // diskTier keeps entries as files named by the SHA-256 of their key. Each
 // file holds a small header (key, URLs, tags) and then the entry, so the
 // index is rebuilt at startup by reading headers only; bodies are read when
 // a request needs them. Writes go through a bounded queue and a background
 // writer: a slow or full disk drops writes, it never delays a request.
+//
+// The disk never holds an entry older than what the store has since
+// replaced or removed: every queued write carries a sequence number, a
+// removal leaves a tombstone that makes the writes queued before it void
+// (checked and renamed into place under mu, as removals happen under it),
+// and a write that cannot be queued removes the file it would replace.
 type diskTier struct {
 	dir   string
 	max   int64
@@ -36,9 +51,15 @@ type diskTier struct {
 	mu    sync.Mutex
 	files map[string]diskRec // by file name
 	total int64
-	ready atomic.Bool // the startup scan finished
+	// seq numbers queued writes; pending counts those not yet done, and
+	// tombs holds, per file name, the last seq a removal voided (cleared
+	// whenever nothing is pending).
+	seq     uint64
+	pending int
+	tombs   map[string]uint64
+	ready   atomic.Bool // the startup scan finished
 
-	queue  chan *entry
+	queue  chan diskWrite
 	qmu    sync.RWMutex // guards sends against close
 	closed bool
 	wg     sync.WaitGroup
@@ -46,6 +67,11 @@ type diskTier struct {
 	create func(name string) (io.WriteCloser, error)
 
 	lastErrLog atomic.Int64
+}
+
+type diskWrite struct {
+	e   *entry
+	seq uint64
 }
 
 type diskRec struct {
@@ -67,7 +93,7 @@ func openDisk(dir string, max int64, s *Store) (*diskTier, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache: disk tier: %w", err)
 	}
-	d := &diskTier{dir: dir, max: max, store: s, files: map[string]diskRec{}, queue: make(chan *entry, 256)}
+	d := &diskTier{dir: dir, max: max, store: s, files: map[string]diskRec{}, tombs: map[string]uint64{}, queue: make(chan diskWrite, diskQueue)}
 	d.create = func(name string) (io.WriteCloser, error) {
 		return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	}
@@ -86,6 +112,9 @@ func openDisk(dir string, max int64, s *Store) (*diskTier, error) {
 	go d.writer()
 	return d, nil
 }
+
+// diskQueue bounds the writes waiting for the disk.
+const diskQueue = 256
 
 func fileName(key string) string {
 	sum := sha256.Sum256([]byte(key))
@@ -113,12 +142,25 @@ func (d *diskTier) scan() {
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
-		h, err := readHeader(filepath.Join(d.dir, name))
+		path := filepath.Join(d.dir, name)
+		h, err := readHeader(path)
+		if errors.Is(err, errOldFormat) {
+			// Written by an earlier version: never read, and not left to
+			// take space outside the tier's bound.
+			d.mu.Lock()
+			if _, ok := d.files[name]; !ok {
+				_ = os.Remove(path)
+			}
+			d.mu.Unlock()
+			continue
+		}
 		if err != nil || fileName(h.Key) != name {
 			continue
 		}
 		d.mu.Lock()
-		if _, ok := d.files[name]; !ok {
+		_, known := d.files[name]
+		// Removals happen under mu: the file may have gone since it was read.
+		if _, err := os.Lstat(path); !known && err == nil {
 			d.files[name] = diskRec{key: h.Key, size: fi.Size(), atime: fi.ModTime()}
 			d.total += fi.Size()
 		}
@@ -161,6 +203,9 @@ func decodeHeader(r io.Reader) (diskHeader, io.Reader, error) {
 		return diskHeader{}, nil, err
 	}
 	if string(pre[:4]) != diskMagic {
+		if string(pre[:3]) == diskMagicFamily && pre[3] >= '0' && pre[3] <= '9' {
+			return diskHeader{}, nil, errOldFormat
+		}
 		return diskHeader{}, nil, errors.New("not a cache file")
 	}
 	n := binary.BigEndian.Uint32(pre[4:])
@@ -212,43 +257,74 @@ func (d *diskTier) get(key string) *entry {
 	return &e
 }
 
-// put queues e for writing; when the queue is full the write is dropped.
+// put queues e for writing. When the queue is full the write is dropped
+// and what the disk holds for the key is removed at once: it is older than
+// e (an invalidating purge's copy, a 304's update) and must not come back
+// after a restart or a memory eviction.
 func (d *diskTier) put(e *entry) {
 	d.qmu.RLock()
 	defer d.qmu.RUnlock()
 	if d.closed {
 		return
 	}
+	d.mu.Lock()
+	d.seq++
+	w := diskWrite{e: e, seq: d.seq}
+	d.pending++
+	d.mu.Unlock()
 	select {
-	case d.queue <- e:
+	case d.queue <- w:
+		return
 	default:
 	}
+	d.mu.Lock()
+	d.pending--
+	d.mu.Unlock()
+	d.remove(e.Key)
+	d.store.unindex(e.Key, tierDisk)
 }
 
 func (d *diskTier) writer() {
 	defer d.wg.Done()
-	for e := range d.queue {
-		if e.Key == "" {
-			continue
+	for w := range d.queue {
+		if w.e.Key != "" {
+			d.write(w)
 		}
-		d.write(e)
+		d.mu.Lock()
+		d.pending--
+		if d.pending == 0 {
+			clear(d.tombs)
+		}
+		d.mu.Unlock()
 	}
 }
 
-func (d *diskTier) write(e *entry) {
+// voided reports whether a removal came after w was queued. Call with mu.
+func (d *diskTier) voided(name string, w diskWrite) bool {
+	return w.seq <= d.tombs[name]
+}
+
+func (d *diskTier) write(w diskWrite) {
+	e := w.e
+	name := fileName(e.Key)
+	d.mu.Lock()
+	gone := d.voided(name, w)
+	d.mu.Unlock()
+	if gone {
+		return
+	}
 	var hb bytes.Buffer
 	if err := gob.NewEncoder(&hb).Encode(diskHeader{Key: e.Key, URLs: e.urls(), Tags: e.tags()}); err != nil {
 		d.fail("encode", err)
 		return
 	}
-	name := fileName(e.Key)
 	tmp := filepath.Join(d.dir, ".tmp-"+name)
-	w, err := d.create(tmp)
+	f, err := d.create(tmp)
 	if err != nil {
 		d.fail("write", err)
 		return
 	}
-	cw := &countWriter{w: bufio.NewWriterSize(w, 64<<10)}
+	cw := &countWriter{w: bufio.NewWriterSize(f, 64<<10)}
 	var pre [8]byte
 	copy(pre[:], diskMagic)
 	binary.BigEndian.PutUint32(pre[4:], uint32(hb.Len()))
@@ -262,11 +338,8 @@ func (d *diskTier) write(e *entry) {
 	if err == nil {
 		err = cw.w.(*bufio.Writer).Flush()
 	}
-	if cerr := w.Close(); err == nil {
+	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(d.dir, name))
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
@@ -274,6 +347,18 @@ func (d *diskTier) write(e *entry) {
 		return
 	}
 	d.mu.Lock()
+	if d.voided(name, w) {
+		// Removed while being written: the file must not appear now.
+		d.mu.Unlock()
+		_ = os.Remove(tmp)
+		return
+	}
+	if err := os.Rename(tmp, filepath.Join(d.dir, name)); err != nil {
+		d.mu.Unlock()
+		_ = os.Remove(tmp)
+		d.fail("write", err)
+		return
+	}
 	if old, ok := d.files[name]; ok {
 		d.total -= old.size
 	}
@@ -331,15 +416,20 @@ func (d *diskTier) evict() {
 	}
 }
 
+// remove deletes key's file and voids the writes of it still queued.
 func (d *diskTier) remove(key string) {
 	name := fileName(key)
 	d.mu.Lock()
+	if d.pending > 0 {
+		d.tombs[name] = d.seq
+	}
 	if rec, ok := d.files[name]; ok {
 		d.total -= rec.size
 		delete(d.files, name)
 	}
-	d.mu.Unlock()
+	// Under mu, as a write's rename is: one of the two comes first.
 	_ = os.Remove(filepath.Join(d.dir, name))
+	d.mu.Unlock()
 	d.report()
 }
 

@@ -81,8 +81,12 @@ func (c *Cache) staleIfError(o *Object, d Directives, now time.Time) bool {
 }
 
 // revalidateInBackground validates o while the stale copy is served
-// (stale-while-revalidate); one at a time per key.
-func (c *Cache) revalidateInBackground(req *Request, rt *Route, key string, o *Object, origin Origin) {
+// (stale-while-revalidate); one at a time per key. The validation is the
+// client's own request, credentials included, so its answer is judged as
+// that request's would be: authorized keeps a response to a credentialed
+// request from being stored for everyone unless it says it is shared
+// (RFC 9111 §3.5).
+func (c *Cache) revalidateInBackground(req *Request, rt *Route, key string, o *Object, authorized bool, origin Origin) {
 	f, leader := c.join(key)
 	if !leader {
 		return
@@ -97,7 +101,7 @@ func (c *Cache) revalidateInBackground(req *Request, rt *Route, key string, o *O
 		defer c.bg.Done()
 		defer c.leave(key, f)
 		bgOrigin := func(w http.ResponseWriter, r *http.Request, _ bool) error { return origin(w, r, true) }
-		_, _ = c.fetch(discard{h: http.Header{}}, &bg, rt, key, o, false, noDirectives, bgOrigin, func(int, http.Header) {}, f)
+		_, _ = c.fetch(discard{h: http.Header{}}, &bg, rt, key, o, authorized, noDirectives, bgOrigin, func(int, http.Header) {}, f)
 	}()
 }
 
@@ -207,7 +211,8 @@ func (t *teeWriter) WriteHeader(code int) {
 			o.URL = URLOf(t.req.Scheme, t.req.Host, t.req.Path, r.URL.RawQuery)
 			o.VaryValues = make([]string, len(o.VaryNames))
 			for i, n := range o.VaryNames {
-				o.VaryValues[i] = normalizedField(t.orig, n)
+				d := varyDigest(t.orig, n)
+				o.VaryValues[i] = string(d[:])
 			}
 			t.obj = o
 			t.status = StatusMiss

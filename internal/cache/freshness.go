@@ -19,6 +19,12 @@ type Rules struct {
 	// Heuristic allows heuristic freshness (10% of the Last-Modified age,
 	// at most HeuristicCap) where RFC 9111 §4.2.2 allows it.
 	Heuristic bool
+	// Strip are response fields never stored, in canonical form: what the
+	// gateway sends origins about the caller (the configured assertion
+	// header, X-Forwarded-User and the like), which an origin echoing it
+	// back must not turn into one caller's identity in a shared answer.
+	// AssertionHeader is always stripped.
+	Strip []string
 }
 
 // HeuristicCap bounds heuristic freshness.
@@ -91,7 +97,9 @@ func (r *Rules) lifetime(status int, h http.Header, d Directives, responseTime t
 		if e <= date {
 			return 0, true
 		}
-		return time.Duration(e-date) * time.Second, true
+		// Saturate as delta-seconds do: a far-future Expires (year 9999)
+		// would overflow a Duration.
+		return time.Duration(min(e-date, 1<<31)) * time.Second, true
 	}
 	if r.Heuristic && (heuristicStatus(status) || d.Public) {
 		if lm, ok := ParseHTTPDate(h.Values("Last-Modified")); ok {
@@ -170,7 +178,7 @@ func (r *Rules) decide(status int, h http.Header, reqDirs Directives, authorized
 	if len(h.Values("Trailer")) > 0 {
 		return Decision{Reason: "trailers"}
 	}
-	stored := storedHeader(h, d)
+	stored := r.storedHeader(h, d)
 	if r.HonorSurrogateControl {
 		// Meant for this cache only; never sent on to clients.
 		delete(stored, "Surrogate-Control")
@@ -200,20 +208,23 @@ func (r *Rules) decide(status int, h http.Header, reqDirs Directives, authorized
 	return Decision{Store: true, Object: o}
 }
 
-// AssertionHeader is the identity assertion the gateway sends to origins;
-// an origin echoing it back must not make it part of a stored response.
+// AssertionHeader is the default name of the identity assertion the
+// gateway sends to origins; an origin echoing it back must not make it
+// part of a stored response. A configured name goes into Rules.Strip.
 const AssertionHeader = "Edgegate-Assertion"
 
 // storedHeader is the response header as stored: without fields the
 // response itself says not to store (qualified no-cache / private), without
-// the identity assertion, Age and our own Cache-Status contribution, and
-// without Surrogate-Control, which is meant for this cache only.
-func storedHeader(h http.Header, d Directives) http.Header {
+// the identity fields of Strip and AssertionHeader, and without Age.
+func (r *Rules) storedHeader(h http.Header, d Directives) http.Header {
 	out := h.Clone()
 	for _, f := range d.NoCacheFields {
 		delete(out, f)
 	}
 	for _, f := range d.PrivateFields {
+		delete(out, f)
+	}
+	for _, f := range r.Strip {
 		delete(out, f)
 	}
 	delete(out, AssertionHeader)

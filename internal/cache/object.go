@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"slices"
 	"strings"
@@ -33,7 +34,9 @@ type Object struct {
 	// that carried Authorization (public, s-maxage or must-revalidate).
 	Shared bool
 	// VaryNames (lower-case) and VaryValues are the request's selecting
-	// header values, normalized.
+	// header fields: VaryValues[i] is the SHA-256 (32 bytes) of the
+	// normalized value, never the value, because Vary: Authorization or
+	// Cookie would otherwise keep credentials in memory and on disk.
 	VaryNames  []string
 	VaryValues []string
 	// URL is the request URL it answered (scheme://host/path?query), and
@@ -82,11 +85,19 @@ func (o *Object) LastModified() string { return o.Header.Get("Last-Modified") }
 // matchesVary reports whether req selects this object (RFC 9111 §4.1).
 func (o *Object) matchesVary(h http.Header) bool {
 	for i, name := range o.VaryNames {
-		if normalizedField(h, name) != o.VaryValues[i] {
+		d := varyDigest(h, name)
+		if i >= len(o.VaryValues) || string(d[:]) != o.VaryValues[i] {
 			return false
 		}
 	}
 	return true
+}
+
+// varyDigest is what a stored object keeps of a selecting request field:
+// the SHA-256 of its normalized value. Equal values still compare equal;
+// the value itself (a token, a session cookie) is never kept.
+func varyDigest(h http.Header, lowerName string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(normalizedField(h, lowerName)))
 }
 
 // normalizedField joins a request field's lines and removes optional

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 
@@ -287,17 +288,32 @@ func NormalizePurgeURL(raw string) (string, error) {
 	return URLOf(u.Scheme, strings.ToLower(u.Hostname()), p, u.RawQuery), nil
 }
 
+// Check reports whether req is a valid purge (an error wrapping
+// ErrBadPurge when not), so a caller can refuse it before anything else
+// happens, such as auditing it.
+func (req PurgeRequest) Check() error {
+	if req.Mode != "" && req.Mode != PurgeInvalidate && req.Mode != PurgeDelete {
+		return fmt.Errorf("%w: mode %q (allowed: invalidate, delete)", ErrBadPurge, req.Mode)
+	}
+	if len(req.URLs)+len(req.Prefixes)+len(req.Tags) == 0 {
+		return fmt.Errorf("%w: give urls, prefixes or tags", ErrBadPurge)
+	}
+	for _, u := range append(slices.Clip(req.URLs), req.Prefixes...) {
+		if _, err := NormalizePurgeURL(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Purge applies req to this node's tiers.
 func (s *Store) Purge(_ context.Context, req PurgeRequest) (PurgeResult, error) {
+	if err := req.Check(); err != nil {
+		return PurgeResult{}, err
+	}
 	mode := req.Mode
 	if mode == "" {
 		mode = PurgeInvalidate
-	}
-	if mode != PurgeInvalidate && mode != PurgeDelete {
-		return PurgeResult{}, fmt.Errorf("%w: mode %q (allowed: invalidate, delete)", ErrBadPurge, mode)
-	}
-	if len(req.URLs)+len(req.Prefixes)+len(req.Tags) == 0 {
-		return PurgeResult{}, fmt.Errorf("%w: give urls, prefixes or tags", ErrBadPurge)
 	}
 	urls := make([]string, 0, len(req.URLs))
 	for _, u := range req.URLs {

@@ -5,19 +5,23 @@
 package devmode
 
 import (
-	"sync"
-
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"text/tabwriter"
 	"time"
 
+	"github.com/edgegate/edgegate/internal/config"
 	"github.com/edgegate/edgegate/internal/identity"
 	"github.com/edgegate/edgegate/pkg/verifier"
 
@@ -33,6 +37,10 @@ type Addrs struct {
 	// AuditDir is where the audit trail goes (audit.jsonl); empty, dev mode
 	// keeps no trail. Not an address, but it shapes the config the same way.
 	AuditDir string
+	// ForceProvider lets the dev provider listen on a wildcard address
+	// (edgegate dev --force-provider; issue #3 item 9: development only,
+	// "unless explicitly forced"). Everything else stays on loopback.
+	ForceProvider bool
 }
 
 // DefaultAddrs are fixed so the printed examples can be copied; every one
@@ -55,6 +63,78 @@ func (a Addrs) withProvider() Addrs {
 	return a
 }
 
+// providerHost is where the gateway, browsers and `edgegate token` reach
+// the dev provider, and so its issuer URL: the provider's own address, or
+// loopback on its port when a forced provider listens on a wildcard.
+func (a Addrs) providerHost() string {
+	host, port, err := net.SplitHostPort(a.Provider)
+	if err != nil {
+		return a.Provider
+	}
+	switch host {
+	case "", "0.0.0.0":
+		return net.JoinHostPort("127.0.0.1", port)
+	case "::":
+		return net.JoinHostPort("::1", port)
+	}
+	return a.Provider
+}
+
+// ErrProviderAddress is returned by CheckProvider.
+var ErrProviderAddress = errors.New("the dev provider has no real authentication and only listens on loopback")
+
+// CheckProvider says whether dev mode may run the provider on a.Provider:
+// a loopback address, or with ForceProvider a wildcard one (0.0.0.0:PORT,
+// [::]:PORT), which the gateway then reaches over loopback. A specific
+// non-loopback address is refused even when forced: the gateway fetches
+// keys over plain http only from loopback.
+func CheckProvider(a Addrs) error {
+	host, _, err := net.SplitHostPort(a.Provider)
+	if err != nil {
+		return fmt.Errorf("dev provider address %q: %w", a.Provider, err)
+	}
+	if isLoopback(host) {
+		return nil
+	}
+	if !a.ForceProvider {
+		return fmt.Errorf("dev provider address %q: %w (--force-provider lets it listen on a wildcard address such as 0.0.0.0:9400; never in production)", a.Provider, ErrProviderAddress)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return nil
+	}
+	return fmt.Errorf("dev provider address %q: with --force-provider give a wildcard address such as 0.0.0.0:9400 (the gateway reaches the provider over loopback; it fetches keys over plain http from nowhere else): %w", a.Provider, ErrProviderAddress)
+}
+
+// offLoopback is whether a forced provider really listens beyond loopback.
+func (a Addrs) offLoopback() bool {
+	host, _, err := net.SplitHostPort(a.Provider)
+	return a.ForceProvider && err == nil && !isLoopback(host)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// ForcedWarning is printed, on stdout and stderr, when the dev provider is
+// forced off loopback.
+func ForcedWarning(a Addrs) string {
+	if !a.offLoopback() {
+		return ""
+	}
+	line := strings.Repeat("!", 78)
+	return fmt.Sprintf(`%[1]s
+!! WARNING: --force-provider: the DEVELOPMENT ONLY OpenID provider listens on
+!!   %[2]s, NOT only on loopback. It has NO real authentication: anyone who
+!!   can reach it can log in as any dev user and mint tokens this gateway
+!!   trusts. Never run this on a shared or public network, never in production.
+%[1]s
+`, line, a.Provider)
+}
+
 // callbackHosts are the host:port forms a browser may use to reach the
 // gateway; the dev provider accepts a callback on each.
 func (a Addrs) callbackHosts() []string {
@@ -71,10 +151,12 @@ func Config(a Addrs) []byte {
 	a = a.withProvider()
 	data := struct {
 		Addrs
+		ProviderHost  string
+		OffLoopback   bool
 		ClientID      string
 		Callbacks     []string
 		DebugTokenEnv string
-	}{a, DevClientID, a.callbackHosts(), DebugTokenEnv}
+	}{a, a.providerHost(), a.offLoopback(), DevClientID, a.callbackHosts(), DebugTokenEnv}
 	if err := configTmpl.Execute(&b, data); err != nil {
 		// The template is a constant; failing to execute it is a bug.
 		panic(err)
@@ -104,7 +186,7 @@ pools:
   # The dev provider, for its public keys (route ew-keys).
   - name: dev-provider
     members:
-      - url: http://{{.Provider}}
+      - url: http://{{.ProviderHost}}
 # EdgeWorkers: examples/edgeworkers/dev, carried in the binary.
 scripts:
   bundles:
@@ -119,6 +201,11 @@ audit:
 {{end}}# The embedded OpenID provider (development only) and its dev users.
 dev_provider:
   address: "{{.Provider}}"
+{{- if .OffLoopback}}
+  # edgegate dev --force-provider: NOT loopback only. Development only.
+  force: true
+  issuer: "http://{{.ProviderHost}}"
+{{- end}}
   token_lifetime: 5m
   users:
     - {name: alice, email: alice@example.com, groups: [dev, admins], roles: [editor]}
@@ -132,7 +219,7 @@ dev_provider:
 identity:
   issuers:
     - name: dev
-      issuer: "http://{{.Provider}}"
+      issuer: "http://{{.ProviderHost}}"
       audiences: [{{.ClientID}}]
 # ...and it is where browsers log in for session routes.
 login:
@@ -160,7 +247,7 @@ routes:
       bundle: dev
       debug_token_env: {{.DebugTokenEnv}}
       variables:
-        PMUSER_JWT_ISSUER: "http://{{.Provider}}"
+        PMUSER_JWT_ISSUER: "http://{{.ProviderHost}}"
         PMUSER_JWT_AUDIENCE: {{.ClientID}}
   - name: app
     match:
@@ -214,37 +301,86 @@ func Origin() http.Handler { return OriginWith(nil) }
 // would with pkg/verifier. It returns nil, nil when the request carries none.
 type Verify func(r *http.Request) (any, error)
 
+// AssertionCheck is what the demo origin expects of the gateway's
+// assertions: the settings an origin of the demo pool would be given.
+type AssertionCheck struct {
+	JWKSURL string
+	// Header carries the assertion; "" is verifier.DefaultHeader.
+	Header string
+	Issuer string
+	// Audiences the gateway sends to the demo pool (each route's
+	// assertion.audience, by default the pool's name).
+	Audiences []string
+}
+
+// CheckFor is the AssertionCheck of cfg's routes to the demo pool, with the
+// gateway's JWKS at gateway (host:port).
+func CheckFor(cfg *config.Config, gateway string) AssertionCheck {
+	c := AssertionCheck{JWKSURL: "http://" + gateway + "/.well-known/edgegate/jwks.json", Header: cfg.Assertion.Header, Issuer: cfg.Assertion.Issuer}
+	for _, r := range cfg.Routes {
+		aud := r.Assertion.Audience
+		if r.Pool != DemoPool || r.Assertion.Disabled || aud == "" || slices.Contains(c.Audiences, aud) {
+			continue
+		}
+		c.Audiences = append(c.Audiences, aud)
+	}
+	if len(c.Audiences) == 0 {
+		c.Audiences = []string{DemoPool}
+	}
+	return c
+}
+
 // AssertionVerifier verifies assertions against the gateway's JWKS with
-// pkg/verifier, the library real origins import. The verifier is made on
-// first use, so the demo origin can start before the gateway it trusts.
-func AssertionVerifier(jwksURL, issuer, audience string) Verify {
+// pkg/verifier, the library real origins import, trying each audience.
+// The verifiers are made on first use, so the demo origin can start before
+// the gateway it trusts.
+func AssertionVerifier(c AssertionCheck) Verify {
+	header := c.Header
+	if header == "" {
+		header = verifier.DefaultHeader
+	}
 	var mu sync.Mutex
-	var v *verifier.Verifier
+	var vs []*verifier.Verifier
 	return func(r *http.Request) (any, error) {
-		tok := r.Header.Get(verifier.DefaultHeader)
+		tok := r.Header.Get(header)
 		if tok == "" {
 			return nil, nil
 		}
 		mu.Lock()
-		if v == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			nv, err := verifier.New(ctx, verifier.Options{JWKSURL: jwksURL, Issuer: issuer, Audience: audience})
-			cancel()
-			if err != nil {
-				mu.Unlock()
-				return nil, err
+		if vs == nil {
+			for _, aud := range c.Audiences {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				nv, err := verifier.New(ctx, verifier.Options{JWKSURL: c.JWKSURL, Issuer: c.Issuer, Audience: aud})
+				cancel()
+				if err != nil {
+					vs = nil
+					mu.Unlock()
+					return nil, err
+				}
+				vs = append(vs, nv)
 			}
-			v = nv
 		}
-		cur := v
+		cur := vs
 		mu.Unlock()
-		return cur.VerifyContext(r.Context(), tok)
+		var err error
+		for _, v := range cur {
+			var id *verifier.Identity
+			if id, err = v.VerifyContext(r.Context(), tok); err == nil {
+				return id, nil
+			}
+			if !errors.Is(err, verifier.ErrAudience) {
+				break
+			}
+		}
+		return nil, err
 	}
 }
 
 // OriginWith is Origin with the assertion checked by verify (nil: not
 // checked): the echo then shows the verified identity, or why it failed.
-func OriginWith(verify Verify) http.Handler {
+// Headers named in redact (a custom assertion header) are shown only as
+// fingerprints, as the credentials Seen knows of are.
+func OriginWith(verify Verify, redact ...string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
@@ -280,7 +416,7 @@ func OriginWith(verify Verify) http.Handler {
 		}
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		seen := Seen(r)
+		seen := seenRedacting(r, redact)
 		if verify != nil {
 			id, err := verify(r)
 			switch {
@@ -320,13 +456,14 @@ type Request struct {
 }
 
 // Seen describes r as the origin received it.
-func Seen(r *http.Request) Request {
+func Seen(r *http.Request) Request { return seenRedacting(r, nil) }
+
+func seenRedacting(r *http.Request, redact []string) Request {
 	out := Request{Origin: "edgegate demo origin", Method: r.Method, Host: r.Host, Path: r.URL.Path,
 		Query: r.URL.RawQuery, Proto: r.Proto, Headers: map[string]string{}}
 	for k, vv := range r.Header {
 		v := strings.Join(vv, ", ")
-		switch k {
-		case "Authorization", "Cookie", verifier.DefaultHeader:
+		if k == "Authorization" || k == "Cookie" || k == verifier.DefaultHeader || slices.Contains(redact, k) {
 			// Even a demo page shows no credential: only its fingerprint.
 			v = "(fingerprint " + identity.Fingerprint(v) + ")"
 		}
@@ -367,7 +504,7 @@ func ServeOrigin(ctx context.Context, ln net.Listener, h http.Handler) error {
 func Banner(a Addrs) string {
 	a = a.withProvider()
 	g, adm := "http://"+a.Gateway, "http://"+a.Admin
-	return fmt.Sprintf(`
+	return ForcedWarning(a) + fmt.Sprintf(`
 edgegate dev is running (development only: everything is on loopback)
 
   gateway      %[1]s/
@@ -404,7 +541,109 @@ EdgeWorkers (bundle "dev" = examples/edgeworkers/dev, on route "ew-demo"):
   edgegate route -c <(edgegate dev --print-config) http://localhost/api/users   # which route, and why
 
 Press Ctrl-C to stop.
-`, g, adm, a.Origin, a.Provider, DebugTokenEnv, auditLines(a.AuditDir, g))
+`, g, adm, a.Origin, a.providerHost(), DebugTokenEnv, auditLines(a.AuditDir, g))
+}
+
+// FileBanner is Banner for `edgegate dev -c file`: the file's routes
+// instead of the built-in examples, and what dev mode put in (notes).
+func FileBanner(a Addrs, file string, cfg *config.Config, notes []string) string {
+	a = a.withProvider()
+	g, adm := "http://"+a.Gateway, "http://"+a.Admin
+	var b strings.Builder
+	b.WriteString(ForcedWarning(a))
+	var users []string
+	pw := false
+	if cfg.DevProvider != nil {
+		for _, u := range cfg.DevProvider.Users {
+			users = append(users, u.Name)
+			pw = pw || u.Password != ""
+		}
+	}
+	pwNote := "no passwords"
+	if pw {
+		pwNote = "passwords as in the file"
+	}
+	fmt.Fprintf(&b, `
+edgegate dev is running %[1]s (development only: everything is on loopback)
+
+  gateway      %[2]s/
+  admin        %[3]s/metrics  %[3]s/readyz  %[3]s/status
+  demo origin  http://%[4]s (pool %[5]q: prints the identity it verified from the gateway's assertion)
+  dev provider http://%[6]s (DEVELOPMENT ONLY OpenID provider; users %[7]s, %[8]s)
+
+From edgegate dev (the rest is %[1]s as written; see edgegate dev -h):
+`, file, g, adm, a.Origin, DemoPool, a.providerHost(), strings.Join(users, ", "), pwNote)
+	for _, n := range notes {
+		fmt.Fprintf(&b, "  %s\n", n)
+	}
+	fmt.Fprintf(&b, "\nRoutes of %s:\n", file)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	var authPath, sessionPath string
+	for _, r := range cfg.Routes {
+		path := examplePath(r.Match)
+		auth := string(r.Auth.Mode)
+		if auth == "" {
+			auth = "public"
+		}
+		target := "pool " + r.Pool
+		if r.Redirect != nil && r.Pool == "" {
+			target = "redirect"
+		}
+		hosts := ""
+		if len(r.Match.Hosts) > 0 {
+			hosts = " (hosts " + strings.Join(r.Match.Hosts, ", ") + ")"
+		}
+		fmt.Fprintf(tw, "  %s\t%s%s\t%s\t%d allow, %d deny\t%s\n", r.Name, path, hosts, auth, len(r.Allow), len(r.Deny), target)
+		if len(r.Match.Hosts) == 0 && r.Pool != "" {
+			if authPath == "" && strings.Contains(auth, "bearer") {
+				authPath = path
+			}
+			if sessionPath == "" && strings.Contains(auth, "session") {
+				sessionPath = path
+			}
+		}
+	}
+	tw.Flush()
+	if authPath != "" {
+		fmt.Fprintf(&b, `
+Call it with a dev token (any dev user: edgegate token --user NAME):
+  TOKEN=$(edgegate token --user %[3]s)
+  curl -s -H "Authorization: Bearer $TOKEN" %[1]s%[2]s   # the demo origin prints "verified_identity"
+  curl -si %[1]s%[2]s                                     # without a token: 401
+`, g, authPath, firstOr(users, "alice"))
+	}
+	if sessionPath != "" && cfg.Login != nil {
+		fmt.Fprintf(&b, `
+Log in with a browser:
+  open %[1]s%[2]s   then %[1]s/.edgegate/whoami and %[1]s/.edgegate/logout
+`, g, sessionPath)
+	}
+	fmt.Fprintf(&b, `
+Policy (compiled from the file when it loaded):
+  edgegate policy test %[1]s                       # runs policy.tests_file
+  edgegate policy explain -c %[1]s --url http://localhost%[2]s --identity '{"subject":"%[3]s","groups":["dev"]}'
+  signing keys: %[4]s/.well-known/edgegate/jwks.json (they rotate on their own: keys.rotation)
+
+%[5]sPress Ctrl-C to stop.
+`, file, firstOr([]string{authPath, sessionPath}, "/"), firstOr(users, "alice"), g, auditLines(a.AuditDir, g))
+	return b.String()
+}
+
+func firstOr(ss []string, def string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return def
+}
+
+// examplePath is a path a route matches, to show and to try.
+func examplePath(m config.Match) string {
+	if m.PathKind == config.PathAny {
+		return "/"
+	}
+	return m.Path
 }
 
 // auditLines is the banner's audit section: where the trail is and how to

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/audit"
+	"github.com/edgegate/edgegate/internal/httperr"
 )
 
 // adminHandler serves the private operations endpoints. The admin listener
@@ -50,5 +53,42 @@ func (g *Gateway) adminHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(out)
 	})
-	return mux
+	return g.auditUnknownAdmin(mux)
+}
+
+// auditUnknownAdmin records, as refused admin actions, requests that would
+// change something (any method but GET and HEAD) at a path or method the
+// admin listener does not serve: probes for endpoints that do not exist
+// are evidence too. Served actions (purge, script activation) record
+// themselves.
+func (g *Gateway) auditUnknownAdmin(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && g.auditing() {
+			if _, pattern := mux.Handler(r); pattern == "" {
+				ev := adminEvent(r, "unknown")
+				ev.Decision, ev.Reason = "deny", "unknown_action"
+				_ = g.record(r.Context(), ev) // refused either way
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// adminEvent starts the audit event of an admin request: the action
+// (as the rule), the request line and the client address. The admin
+// listener has no caller identity beyond that.
+func adminEvent(r *http.Request, action string) audit.Event {
+	return audit.Event{Time: time.Now(), Kind: audit.KindAdmin, Method: r.Method, Path: r.URL.Path,
+		ClientIP: clientHost(r.RemoteAddr), Rule: action}
+}
+
+// adminAuditError answers an admin request whose decision could not be
+// recorded (audit.policy fail_closed): 503 with Retry-After, and nothing
+// was changed.
+func adminAuditError(w http.ResponseWriter, err error) {
+	he := httperr.As(err)
+	for k, vv := range he.Header {
+		w.Header()[k] = vv
+	}
+	http.Error(w, he.Public, he.Status)
 }

@@ -24,7 +24,9 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/edgegate/edgegate/internal/audit"
 	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/identity"
 	"github.com/edgegate/edgegate/internal/testpeer"
 )
 
@@ -328,6 +330,130 @@ func TestBearerAttacksThroughGateway(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !bytes.Contains(body, []byte("expired")) {
 		t.Fatalf("HTML 401: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestBearerForbiddenAndAudited drives real signed tokens through the
+// whole pipeline with an audit file sink: a valid token whose identity no
+// rule allows gets 403 (JSON for APIs, an HTML page for browsers), and
+// every refused token leaves a record that correlates with the response
+// (request ID, route, client address, the token's fingerprint, the typed
+// reason) while the file holds no token.
+func TestBearerForbiddenAndAudited(t *testing.T) {
+	dir := t.TempDir()
+	p := newLocalIdP(t, dir)
+	o := newEchoOrigin(t, "a")
+	auditFile := filepath.Join(dir, "audit.jsonl")
+	tg := startGateway(t, bearerConfig(o.URL, fmt.Sprintf("  issuers:\n    - {name: local, issuer: %s, jwks_file: %s, audiences: [api]}\n", p.iss, p.file),
+		`  - {name: admin, match: {path_prefix: /admin}, pool: app, auth: {mode: bearer}, allow: [{name: admins, expr: '"admins" in identity.groups'}]}
+  - {name: api, match: {path_prefix: /api}, pool: app, auth: {mode: bearer}, allow: [{expr: "true"}]}
+`)+fmt.Sprintf("audit:\n  sinks: [{type: file, path: %q}]\n", auditFile))
+
+	do := func(path, token, accept string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, tg.url(path), nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, body
+	}
+
+	// A valid token without the permission.
+	good := p.sign(t, "ES256", p.claims(), nil)
+	if resp, body := do("/api/x", good, ""); resp.StatusCode != 200 {
+		t.Fatalf("valid token on an open route: %d %s", resp.StatusCode, body)
+	}
+	seen := o.count()
+	resp, body := do("/admin/x", good, "application/json")
+	var e struct {
+		Error     string `json:"error"`
+		Message   string `json:"message"`
+		Status    int    `json:"status"`
+		RequestID string `json:"request_id"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("403 body %s: %v", body, err)
+	}
+	if resp.StatusCode != 403 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
+		e.Error != "policy.denied" || e.Message != "access denied by policy (no_allow_rule)" || e.Status != 403 ||
+		e.RequestID != resp.Header.Get(RequestIDHeader) || resp.Header.Get("WWW-Authenticate") != "" {
+		t.Fatalf("forbidden API call: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	resp, body = do("/admin/x", good, "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
+	if resp.StatusCode != 403 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!bytes.Contains(body, []byte("<h1>403 Forbidden</h1>")) || !bytes.Contains(body, []byte(resp.Header.Get(RequestIDHeader))) {
+		t.Fatalf("forbidden browser call: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if o.count() != seen {
+		t.Fatal("a forbidden request reached the origin")
+	}
+
+	// Refused tokens, each recorded.
+	expired := p.claims()
+	expired["iat"], expired["exp"] = time.Now().Add(-time.Hour).Unix(), time.Now().Add(-10*time.Minute).Unix()
+	wrongAud := p.claims()
+	wrongAud["aud"] = "other"
+	tampered := strings.Split(p.sign(t, "RS256", p.claims(), nil), ".")
+	refused := []struct{ name, token, reason string }{
+		{"expired", p.sign(t, "RS256", expired, nil), "expired"},
+		{"wrong audience", p.sign(t, "ES256", wrongAud, nil), "wrong_audience"},
+		{"bad signature", tampered[0] + "." + tampered[1] + "." + tampered[2][:len(tampered[2])-8] + "AAAAAAAA", "bad_signature"},
+	}
+	ids := map[string]string{} // request ID -> case
+	for _, tc := range refused {
+		resp, body := do("/api/x", tc.token, "")
+		if resp.StatusCode != 401 || !strings.Contains(string(body), `"authn.`+tc.reason+`"`) {
+			t.Fatalf("%s: %d %s", tc.name, resp.StatusCode, body)
+		}
+		ids[resp.Header.Get(RequestIDHeader)] = tc.name
+	}
+	tg.stop()
+
+	events := readAudit(t, auditFile, len(refused))
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			var rec *audit.Event
+			for i := range events {
+				if ev := &events[i]; ev.Kind == audit.KindAuthnFailure && ids[ev.RequestID] == tc.name {
+					rec = ev
+				}
+			}
+			if rec == nil {
+				t.Fatalf("no authn.failure record with the response's request ID; records: %+v", events)
+			}
+			if rec.Route != "api" || rec.ClientIP != "127.0.0.1" || rec.Reason != tc.reason || rec.Decision != "deny" ||
+				rec.Fingerprint != identity.Fingerprint(tc.token) || rec.Path != "/api/x" || rec.Method != "GET" {
+				t.Fatalf("record %+v; want route api, client 127.0.0.1, reason %s, fingerprint %s", rec, tc.reason, identity.Fingerprint(tc.token))
+			}
+		})
+	}
+	var deny *audit.Event
+	for i := range events {
+		if events[i].Kind == audit.KindPolicyDeny && events[i].Route == "admin" {
+			deny = &events[i]
+		}
+	}
+	if deny == nil || deny.Subject != "alice" || deny.Reason != "no_allow_rule" || deny.Fingerprint != identity.Fingerprint(good) {
+		t.Errorf("policy deny record %+v", deny)
+	}
+	data, err := os.ReadFile(auditFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range append([]string{good}, refused[0].token, refused[1].token, refused[2].token) {
+		parts := strings.Split(tok, ".")
+		for _, secret := range []string{tok, parts[1], parts[2]} {
+			if strings.Contains(string(data), secret) || strings.Contains(tg.logs.String(), secret) {
+				t.Fatalf("a token (or its payload or signature) is in the audit file or the log")
+			}
+		}
 	}
 }
 

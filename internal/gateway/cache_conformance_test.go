@@ -19,9 +19,11 @@ import (
 // TestCacheConformance runs the external suite http-cache-tests@0.4.5
 // (e2e/node_modules) against a public cached route and fails on any
 // regression from e2e/cache-conformance/baseline.json: a test that passed
-// there must pass here, the Authorization, private and no-store tests must
-// pass, and at most 10 required tests may fail. compare.sh runs the same
-// suite against nginx for the comparison table.
+// there must pass here, a "check" test recorded "yes" must still say yes
+// (the behaviour it asks about is one edgegate chose), the Authorization,
+// private and no-store tests must pass, and at most 10 required tests may
+// fail. compare.sh runs the same suite against nginx for the comparison
+// table.
 func TestCacheConformance(t *testing.T) {
 	e2e, err := filepath.Abs("../../e2e")
 	if err != nil {
@@ -99,12 +101,7 @@ func TestCacheConformance(t *testing.T) {
 	}
 	t.Logf("edgegate: %v", sum.Totals)
 
-	var regressions []string
-	for id, was := range baseline.Edgegate.Tests {
-		if was == "pass" && sum.Tests[id] != "pass" {
-			regressions = append(regressions, id+": "+sum.Tests[id])
-		}
-	}
+	regressions := conformanceRegressions(baseline.Edgegate.Tests, sum.Tests)
 	for id, now := range sum.Tests {
 		if (id == "other-authorization" || id == "cc-resp-private-shared" || strings.HasPrefix(id, "cc-resp-no-store")) && now != "pass" {
 			regressions = append(regressions, id+": "+now+" (must pass)")
@@ -117,6 +114,23 @@ func TestCacheConformance(t *testing.T) {
 	if n := sum.Totals["required_fail"]; n > 10 {
 		t.Errorf("%d required tests fail, at most 10 may", n)
 	}
+}
+
+// conformanceRegressions lists the tests of now that fall short of was:
+// a recorded pass or yes must stay what it was (table.mjs applies the same
+// rule to compare.sh runs).
+func conformanceRegressions(was, now map[string]string) []string {
+	var out []string
+	for id, w := range was {
+		if (w == "pass" || w == "yes") && now[id] != w {
+			got := now[id]
+			if got == "" {
+				got = "missing"
+			}
+			out = append(out, id+": "+w+" -> "+got)
+		}
+	}
+	return out
 }
 
 func freePort(t *testing.T) string {
@@ -140,4 +154,58 @@ func waitListening(t *testing.T, addr string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("nothing listens on %s", addr)
+}
+
+// TestConformanceRegressionRules: both guards, this test's and
+// table.mjs's (compare.sh), treat a recorded pass or yes as must-stay and
+// nothing else.
+func TestConformanceRegressionRules(t *testing.T) {
+	was := map[string]string{"a": "pass", "b": "yes", "c": "no", "d": "required_fail", "e": "pass", "f": "yes"}
+	for _, tc := range []struct {
+		name string
+		now  map[string]string
+		want []string
+	}{
+		{"unchanged", map[string]string{"a": "pass", "b": "yes", "c": "no", "d": "required_fail", "e": "pass", "f": "yes"}, nil},
+		{"improvements", map[string]string{"a": "pass", "b": "yes", "c": "yes", "d": "pass", "e": "pass", "f": "yes"}, nil},
+		{"pass lost", map[string]string{"a": "required_fail", "b": "yes", "c": "no", "d": "required_fail", "e": "dependency_fail", "f": "yes"},
+			[]string{"a: pass -> required_fail", "e: pass -> dependency_fail"}},
+		{"yes lost", map[string]string{"a": "pass", "b": "no", "c": "no", "d": "required_fail", "e": "pass"},
+			[]string{"b: yes -> no", "f: yes -> missing"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := conformanceRegressions(was, tc.now)
+			sort.Strings(got)
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("Go guard: %q, want %q", got, tc.want)
+			}
+			// table.mjs on the same summaries.
+			node, err := exec.LookPath("node")
+			if err != nil {
+				t.Fatalf("node not found: run scripts/test-all: %v", err)
+			}
+			dir := t.TempDir()
+			summary := func(tests map[string]string) map[string]any {
+				return map[string]any{"totals": map[string]int{}, "categories": map[string]any{}, "tests": tests}
+			}
+			write := func(name string, v any) string {
+				b, _ := json.Marshal(v)
+				p := filepath.Join(dir, name)
+				if err := os.WriteFile(p, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			base := write("baseline.json", map[string]any{"edgegate": summary(was), "nginx": summary(nil)})
+			out, err := exec.Command(node, "../../e2e/cache-conformance/table.mjs", base, write("eg.json", summary(tc.now)), write("nginx.json", summary(nil))).CombinedOutput()
+			if failed := err != nil; failed != (len(tc.want) > 0) {
+				t.Errorf("table.mjs failed = %v, want %v:\n%s", failed, len(tc.want) > 0, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("table.mjs does not name %q:\n%s", w, out)
+				}
+			}
+		})
+	}
 }

@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,7 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgegate/edgegate/internal/audit"
+	"github.com/edgegate/edgegate/internal/cache"
 	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/script"
+	"github.com/google/go-cmp/cmp"
 )
 
 // cacheOrigin answers with headers chosen per path and counts requests per
@@ -518,5 +524,208 @@ func BenchmarkCacheHit(b *testing.B) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+	}
+}
+
+// TestCacheStripsConfiguredAssertion: with assertion.header renamed, an
+// origin echoing the assertion (or the X-Forwarded-* identity headers)
+// back does not get it into the stored response.
+func TestCacheStripsConfiguredAssertion(t *testing.T) {
+	o := newCacheOrigin(t, fixed("Cache-Control", "public, max-age=60",
+		"X-Edge-Identity", "echoed-assertion", "X-Forwarded-User", "alice", "X-Forwarded-Email", "alice@example.com",
+		"X-Forwarded-Groups", "admins", "Edgegate-Assertion", "echoed-default", "X-Kept", "yes"))
+	tg := startGateway(t, cachedConfig(o.URL, "assertion: {header: x-edge-identity}", "{}"))
+	do(t, "GET", tg.url("/echo"), nil)
+	hit := do(t, "GET", tg.url("/echo"), nil)
+	if !strings.Contains(hit.header.Get("Cache-Status"), "hit") || o.hits("/echo") != 1 {
+		t.Fatalf("second request not a hit: %q", hit.header.Get("Cache-Status"))
+	}
+	for _, h := range []string{"X-Edge-Identity", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "Edgegate-Assertion"} {
+		if v := hit.header.Get(h); v != "" {
+			t.Errorf("%s: %q was stored", h, v)
+		}
+	}
+	if hit.header.Get("X-Kept") != "yes" {
+		t.Error("an ordinary header was not stored")
+	}
+}
+
+// TestCachePerIdentityBearer: on a bearer route with per_identity, the
+// verified subject is part of the key: alice's and bob's answers never
+// cross, and alice's next token (same subject) finds her entry.
+func TestCachePerIdentityBearer(t *testing.T) {
+	p := newLocalIdP(t, t.TempDir())
+	var mu sync.Mutex
+	count := map[string]int{}
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := r.Header.Get("X-Forwarded-User")
+		mu.Lock()
+		count[user]++
+		n := count[user]
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=60") // not shareable by itself
+		fmt.Fprintf(w, "for=%s n=%d auth=%q", user, n, r.Header.Get("Authorization"))
+	}))
+	defer origin.Close()
+	routes := `  - {name: me, match: {path_prefix: /api/me}, pool: app, auth: {mode: bearer}, allow: [{expr: "true"}], cache: {per_identity: true}}
+  - {name: shared, match: {path_prefix: /api}, pool: app, auth: {mode: bearer}, allow: [{expr: "true"}], cache: {}}
+`
+	tg := startGateway(t, bearerConfig(origin.URL, fmt.Sprintf(`  issuers:
+    - name: local
+      issuer: %s
+      jwks_file: %s
+      audiences: [api]
+`, p.iss, p.file), routes)+"assertion: {forward_identity_headers: true}\n")
+	token := func(sub string, i int) map[string]string {
+		c := p.claims()
+		c["sub"], c["jti"] = sub, fmt.Sprint(sub, i)
+		return map[string]string{"Authorization": "Bearer " + p.sign(t, "ES256", c, nil)}
+	}
+	for i, tc := range []struct {
+		who, path, body, cs string
+	}{
+		{"alice", "/api/me", "for=alice n=1", "stored"},
+		{"alice", "/api/me", "for=alice n=1", "hit"}, // a new token, the same subject
+		{"bob", "/api/me", "for=bob n=1", "stored"},
+		{"bob", "/api/me", "for=bob n=1", "hit"},
+		{"alice", "/api/me", "for=alice n=1", "hit"},
+		// Without per_identity a credentialed answer is not stored.
+		{"alice", "/api/other", "for=alice n=2", "detail=authorization"},
+		{"bob", "/api/other", "for=bob n=2", "detail=authorization"},
+	} {
+		g := do(t, "GET", tg.url(tc.path), token(tc.who, i))
+		cs := g.header.Get("Cache-Status")
+		if g.status != 200 || !strings.HasPrefix(g.body, tc.body) || !strings.Contains(cs, tc.cs) {
+			t.Errorf("%d %s %s: %d %q (%s), want %q (%s)", i, tc.who, tc.path, g.status, g.body, cs, tc.body, tc.cs)
+		}
+		if strings.Contains(g.body, "Bearer") {
+			t.Errorf("%d: the caller's token reached the origin", i)
+		}
+	}
+	if g := do(t, "GET", tg.url("/api/me"), nil); g.status != http.StatusUnauthorized {
+		t.Errorf("anonymous on the per-identity route: %d %q", g.status, g.body)
+	}
+}
+
+// purgeRecords reads the cache.purge records of an audit file.
+func purgeRecords(t *testing.T, file string) []audit.Record {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []audit.Record
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var rec audit.Record
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if rec.Kind == audit.KindPurge {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func purgeCall(t *testing.T, tg *testGateway, token, body string) got {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+tg.admin+"/cache/purge", strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return got{resp.StatusCode, string(b), resp.Header}
+}
+
+// TestCachePurgeAudited: allowed and denied purges are cache.purge audit
+// records, the allowed one written before the purge runs.
+func TestCachePurgeAudited(t *testing.T) {
+	t.Setenv("EDGEGATE_TEST_PURGE", "s3cret-purge")
+	o := newCacheOrigin(t, fixed("Cache-Control", "max-age=600"))
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	tg := startGateway(t, cachedConfig(o.URL, fmt.Sprintf("cache: {purge: {token_env: EDGEGATE_TEST_PURGE}}\naudit:\n  sinks: [{type: file, path: %q}]", file), "{}"))
+	do(t, "GET", tg.url("/a"), nil)
+	body := `{"urls":["http://127.0.0.1/a"],"mode":"delete"}`
+	for _, tc := range []struct {
+		token  string
+		status int
+	}{{"", 401}, {"nope", 403}, {"s3cret-purge", 200}} {
+		if g := purgeCall(t, tg, tc.token, body); g.status != tc.status {
+			t.Errorf("token %q: %d %s, want %d", tc.token, g.status, g.body, tc.status)
+		}
+	}
+	tg.stop()
+	recs := purgeRecords(t, file)
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Decision+"/"+r.Reason)
+		if r.Decision == "allow" && (r.Detail["mode"] != "delete" || r.Detail["urls"] != "http://127.0.0.1/a" || r.Fingerprint == "") {
+			t.Errorf("allowed purge record: %+v", r)
+		}
+	}
+	if want := []string{"deny/no_token", "deny/bad_token", "allow/purge"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("cache.purge records %v, want %v", got, want)
+	}
+	if raw, _ := os.ReadFile(file); strings.Contains(string(raw), "s3cret") {
+		t.Error("the purge token is in the audit trail")
+	}
+}
+
+// TestCachePurgeFailClosed: under fail_closed, a purge the audit trail
+// cannot take is refused with 503 and nothing is purged.
+func TestCachePurgeFailClosed(t *testing.T) {
+	t.Setenv("EDGEGATE_TEST_PURGE", "s3cret-purge")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	o := newCacheOrigin(t, fixed("Cache-Control", "max-age=600"))
+	spool := filepath.Join(t.TempDir(), "spool")
+	tg := startGateway(t, cachedConfig(o.URL, fmt.Sprintf(
+		"cache: {purge: {token_env: EDGEGATE_TEST_PURGE}}\naudit:\n  policy: fail_closed\n  spool: {dir: %q, max_bytes: 4KiB}\n  sinks: [{name: siem, type: http, url: \"http://%s/\"}]", spool, dead), "{}"))
+	do(t, "GET", tg.url("/a"), nil)
+	// Fill the spool of the unreachable collector.
+	for i := range 200 {
+		if tg.g.record(context.Background(), audit.Event{Kind: audit.KindPolicyDeny, RequestID: fmt.Sprint(i), Decision: "deny"}) != nil {
+			break
+		}
+	}
+	g := purgeCall(t, tg, "s3cret-purge", `{"urls":["http://127.0.0.1/a"],"mode":"delete"}`)
+	if g.status != http.StatusServiceUnavailable || !strings.Contains(g.body, "purge.audit_unavailable") {
+		t.Fatalf("purge without an audit trail: %d %s", g.status, g.body)
+	}
+	if h := do(t, "GET", tg.url("/a"), nil); !strings.Contains(h.header.Get("Cache-Status"), "hit") || o.hits("/a") != 1 {
+		t.Errorf("the refused purge removed the entry: %q, origin %d", h.header.Get("Cache-Status"), o.hits("/a"))
+	}
+}
+
+// TestWithScriptKeyRefusesCredentials: request.cacheKey cannot put the
+// login session cookie (or its -login companion), Authorization or Cookie
+// into a key, as the configuration cannot.
+func TestWithScriptKeyRefusesCredentials(t *testing.T) {
+	base := &cache.Route{Key: cache.KeySpec{Cookies: []string{"locale"}}}
+	ck := &script.CacheKey{
+		Cookies: []string{"__Host-sess", "__Host-sess-login", "ab", "locale"},
+		Headers: []string{"authorization", "Cookie", "Proxy-Authorization", "X-Device"},
+	}
+	out := withScriptKey(base, ck, "__Host-sess")
+	if diff := cmp.Diff([]string{"locale", "ab"}, out.Key.Cookies); diff != "" {
+		t.Errorf("cookies (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"X-Device"}, out.Key.Headers); diff != "" {
+		t.Errorf("headers (-want +got):\n%s", diff)
+	}
+	if len(base.Key.Cookies) != 1 {
+		t.Error("the route's own key was changed")
+	}
+	if got := sessionCookieName(&config.Config{}); got != config.DefaultLoginCookieName {
+		t.Errorf("session cookie without login: %q", got)
 	}
 }

@@ -143,10 +143,12 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
 	inboundID := r.Header.Get(RequestIDHeader)
 	var res hygiene.Result
+	_, hySpan := g.tracer.stage(st.ctx, stageSpanNames[stageHygiene])
 	hyStart := time.Now()
 	// Framing first: it consumes this request's verdict from the
 	// connection's guard, and nothing may answer before it.
 	if he := snap.Hygiene.CheckFraming(r); he != nil {
+		endStage(hySpan, he)
 		st.id = requestID("", false)
 		w.Header()[RequestIDHeader] = []string{st.id}
 		g.reject(he)
@@ -160,9 +162,11 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 	// Capacity-limited, so an append by a later stage copies.
 	w.Header()[RequestIDHeader] = st.idVals[0:1:1]
 	if he != nil {
+		endStage(hySpan, he)
 		g.reject(he)
 		return he
 	}
+	endStage(hySpan, nil)
 	// Whatever the client sent, the origin sees our request ID, and our
 	// trace context (a client's counts only through a trusted proxy).
 	r.Header[RequestIDHeader] = st.idVals[1:2:2]
@@ -179,13 +183,20 @@ func (g *Gateway) serve(w *responseWriter, r *http.Request, snap *Snapshot, st *
 		return g.serveInternal(w, r, snap, res.Path, st)
 	}
 
+	_, routeSpan := g.tracer.stage(st.ctx, stageSpanNames[stageRoute])
 	routeStart := time.Now()
 	rt := snap.Routes.Match(&route.Request{Host: res.Host, Path: res.Path, Method: r.Method, Header: r.Header})
 	st.stages[stageRoute] = time.Since(routeStart)
 	if rt == nil {
-		return httperr.New(http.StatusNotFound, "route.none", "no route matches this request", nil)
+		he := httperr.New(http.StatusNotFound, "route.none", "no route matches this request", nil)
+		endStage(routeSpan, he)
+		return he
 	}
 	st.route = rt.Name()
+	if routeSpan != nil {
+		routeSpan.SetAttributes(attribute.String("edgegate.route", st.route))
+		endStage(routeSpan, nil)
+	}
 	rc := rt.Config
 
 	var handled bool
@@ -438,6 +449,8 @@ func (g *Gateway) finish(w *responseWriter, r *http.Request, snap *Snapshot, st 
 	rec.AuthnMS = ms(st.stages[stageAuthn])
 	rec.PolicyMS = ms(st.stages[stagePolicy])
 	rec.OriginMS = ms(st.stages[stageOrigin])
+	rec.ScriptStatus = st.script.outcome
+	rec.ScriptMS = ms(st.script.wall)
 	if sc := trace.SpanContextFromContext(st.ctx); sc.IsValid() {
 		rec.TraceID = sc.TraceID().String()
 	}

@@ -21,7 +21,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgegate/edgegate/internal/audit"
 	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/identity"
 )
 
 // bundlePath finds a test bundle: the shipped example of that name when
@@ -640,4 +642,159 @@ routes:
 			}
 		}
 	})
+}
+
+// gateJS refuses in onOriginRequest (?deny) and otherwise passes.
+const gateJS = `
+export function onOriginRequest(request) {
+  if (request.query === 'deny') request.respondWith(403, {}, 'no');
+}`
+
+// TestScriptDenyAudited: a request an edge script refuses (respondWith
+// 401/403 in onClientRequest or onOriginRequest, or a failed handler) is
+// a script.deny record naming bundle, version and handler, with the
+// token's fingerprint and never the token; the access log's
+// script_status and script_ms say how the script ran.
+func TestScriptDenyAudited(t *testing.T) {
+	app := newEchoOrigin(t, "app")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	pubPEM := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+	gate := writeBundle(t, "3.1", gateJS)
+	tg := startGateway(t, fmt.Sprintf(`version: 1
+listeners: [{address: "127.0.0.1:0"}]
+admin: {address: "127.0.0.1:0"}
+pools: [{name: app, members: [%q]}]
+audit:
+  sinks: [{type: file, path: %q}]
+scripts:
+  bundles:
+    - {name: jwt, path: %q}
+    - {name: limits, path: %q, tier: basic}
+    - {name: gate, path: %q}
+routes:
+  - {name: jwt, match: {path_prefix: /jwt}, pool: app, script: {bundle: jwt, variables: {PMUSER_JWT_PUBKEY: %q}}}
+  - {name: limits, match: {path_prefix: /limits}, pool: app, script: {bundle: limits}}
+  - {name: lenient, match: {path_prefix: /lenient}, pool: app, script: {bundle: limits, continue_on_error: true}}
+  - {name: gate, match: {path_prefix: /gate}, pool: app, script: {bundle: gate}}
+  - {name: plain, match: {path_prefix: /}, pool: app}
+`, app.URL, auditFile, bundlePath(t, "jwt-es256"), bundlePath(t, "limits"), gate, pubPEM))
+
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	forged := es256Token(t, other, `{"sub":"mallory","exp":4102444800}`)
+	good := es256Token(t, key, `{"sub":"alice","exp":4102444800}`)
+	type want struct {
+		status       int
+		scriptStatus string
+		// deny is the expected script.deny record ("" for none):
+		// decision, reason and rule.
+		decision, reason, rule string
+		token                  string
+	}
+	cases := []struct {
+		name, path string
+		hdr        map[string]string
+		want       want
+	}{
+		{"valid token", "/jwt/x", map[string]string{"Authorization": "Bearer " + good}, want{200, "ok", "", "", "", ""}},
+		{"forged token", "/jwt/x", map[string]string{"Authorization": "Bearer " + forged}, want{401, "responded", "deny", "script_respond_401", "jwt@1.0.onClientRequest", forged}},
+		{"handler throws", "/limits/?throw", nil, want{500, "error", "fail", "script_error", "limits@1.0.onClientRequest", ""}},
+		{"cpu limit", "/limits/?loop", nil, want{500, "timeout", "fail", "script_error", "limits@1.0.onClientRequest", ""}},
+		{"continue on error", "/lenient/?throw", nil, want{200, "error", "", "", "", ""}},
+		{"onOriginRequest refuses", "/gate/?deny", nil, want{403, "responded", "deny", "script_respond_403", "gate@3.1.onOriginRequest", ""}},
+		{"onOriginRequest passes", "/gate/?ok", nil, want{200, "ok", "", "", "", ""}},
+		{"no script", "/other", nil, want{200, "", "", "", "", ""}},
+	}
+	ids := map[string]string{}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := scriptGet(t, tg.url(tc.path), tc.hdr)
+			if resp.StatusCode != tc.want.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want.status, body)
+			}
+			id := resp.Header.Get(RequestIDHeader)
+			ids[tc.name] = id
+			line := accessLine(t, tg, id)
+			if line["script_status"] != tc.want.scriptStatus {
+				t.Errorf("access log script_status %v, want %q", line["script_status"], tc.want.scriptStatus)
+			}
+			if ms, _ := line["script_ms"].(float64); (tc.want.scriptStatus == "") != (ms == 0) {
+				t.Errorf("access log script_ms %v with script_status %q", line["script_ms"], tc.want.scriptStatus)
+			}
+		})
+	}
+	tg.stop()
+
+	byID := map[string]audit.Event{}
+	for _, e := range readAudit(t, auditFile, 1) {
+		if e.Kind == audit.KindScriptDeny {
+			byID[e.RequestID] = e
+		}
+	}
+	for _, tc := range cases {
+		e, ok := byID[ids[tc.name]]
+		if tc.want.decision == "" {
+			if ok {
+				t.Errorf("%s: unexpected script.deny record %+v", tc.name, e)
+			}
+			continue
+		}
+		if !ok {
+			t.Errorf("%s: no script.deny record for request %s", tc.name, ids[tc.name])
+			continue
+		}
+		if e.Decision != tc.want.decision || e.Reason != tc.want.reason || e.Rule != tc.want.rule ||
+			e.ClientIP != "127.0.0.1" || e.Route == "" || e.Method != "GET" {
+			t.Errorf("%s: record %+v; want decision %s, reason %s, rule %s", tc.name, e, tc.want.decision, tc.want.reason, tc.want.rule)
+		}
+		if tc.want.token != "" && e.Fingerprint != identity.Fingerprint(tc.want.token) {
+			t.Errorf("%s: fingerprint %q, want the token's %q", tc.name, e.Fingerprint, identity.Fingerprint(tc.want.token))
+		}
+	}
+	data, err := os.ReadFile(auditFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := forged[strings.LastIndexByte(forged, '.')+1:]
+	for _, secret := range []string{forged, good, sig} {
+		if strings.Contains(string(data), secret) {
+			t.Errorf("the audit file holds a token or its signature %q", secret)
+		}
+	}
+}
+
+// TestScriptDenyFailClosed: under audit.policy fail_closed, when the
+// refusal cannot be recorded (the collector is down and the spool full),
+// the answer is the 503 audit.unavailable, not the script's.
+func TestScriptDenyFailClosed(t *testing.T) {
+	t.Parallel() // waits out the trail's close timeout (its collector is down)
+	app := newEchoOrigin(t, "app")
+	gate := writeBundle(t, "1", `export function onClientRequest(r) { if (r.query === 'deny') r.respondWith(403, {}, 'no'); }`)
+	tg := startGateway(t, fmt.Sprintf(`version: 1
+listeners: [{address: "127.0.0.1:0"}]
+admin: {address: "off"}
+pools: [{name: app, members: [%q]}]
+audit:
+  policy: fail_closed
+  spool: {dir: %q, max_bytes: 4KiB}
+  sinks: [{name: siem, type: http, url: "http://%s/"}]
+scripts:
+  bundles: [{name: gate, path: %q}]
+routes: [{name: gate, match: {path_prefix: /}, pool: app, script: {bundle: gate}}]
+`, app.URL, filepath.Join(t.TempDir(), "spool"), deadAddr(t), gate))
+	var resp *http.Response
+	var body string
+	for range 60 {
+		if resp, body = scriptGet(t, tg.url("/?deny"), nil); resp.StatusCode != http.StatusForbidden {
+			break
+		}
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "audit.unavailable") || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("with a full spool the refusal answered %d %q (Retry-After %q), want 503 audit.unavailable", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	// What the script lets through needs no record.
+	if resp, _ := scriptGet(t, tg.url("/?pass"), nil); resp.StatusCode != 200 {
+		t.Errorf("a request the script passes: %d", resp.StatusCode)
+	}
 }

@@ -405,41 +405,9 @@ func TestBrowserLoginOIDCProvider(t *testing.T) {
 // the embedded provider (picking user) and returns the session cookie.
 func loginWithoutBrowser(t *testing.T, base, user string) *http.Cookie {
 	t.Helper()
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
-	get := func(u string, cookies ...*http.Cookie) *http.Response {
-		t.Helper()
-		req, _ := http.NewRequest("GET", u, nil)
-		for _, ck := range cookies {
-			req.AddCookie(ck)
-		}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
-	}
-	resp := get(base + "/.edgegate/login?rd=/app/x")
-	var state *http.Cookie
-	for _, ck := range resp.Cookies() {
-		if ck.Name == "__Host-edgegate-login" {
-			state = ck
-		}
-	}
-	// At the provider: authorize → picker.
-	resp = get(resp.Header.Get("Location"))
-	picker, _ := url.Parse(resp.Request.URL.ResolveReference(mustURL(t, resp.Header.Get("Location"))).String())
-	form := url.Values{"authRequestID": {picker.Query().Get("authRequestID")}, "user": {user}}
-	presp, err := c.PostForm(picker.Scheme+"://"+picker.Host+"/login", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	presp.Body.Close()
-	// → /authorize/callback → the gateway's callback.
-	resp = get(presp.Request.URL.ResolveReference(mustURL(t, presp.Header.Get("Location"))).String())
-	resp = get(resp.Header.Get("Location"), state)
+	resp, body := loginCallback(t, base, user)
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/app/x" {
-		t.Fatalf("callback: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		t.Fatalf("callback: %d to %q: %s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	for _, ck := range resp.Cookies() {
 		if ck.Name == "__Host-edgegate" && ck.Value != "" {
@@ -448,6 +416,50 @@ func loginWithoutBrowser(t *testing.T, base, user string) *http.Cookie {
 	}
 	t.Fatal("no session cookie from the callback")
 	return nil
+}
+
+// noRedirectClient stops at every redirect, as the login tests read them.
+var noRedirectClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 10 * time.Second}
+
+// loginCallback runs the login flow against the embedded provider up to
+// the gateway's callback and returns its answer, whatever it is.
+func loginCallback(t *testing.T, base, user string) (*http.Response, string) {
+	t.Helper()
+	c := noRedirectClient
+	get := func(u string, cookies ...*http.Cookie) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", u, nil)
+		req.Header.Set("Accept", "application/json")
+		for _, ck := range cookies {
+			req.AddCookie(ck)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	resp, _ := get(base + "/.edgegate/login?rd=/app/x")
+	var state *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "__Host-edgegate-login" {
+			state = ck
+		}
+	}
+	// At the provider: authorize → picker.
+	resp, _ = get(resp.Header.Get("Location"))
+	picker, _ := url.Parse(resp.Request.URL.ResolveReference(mustURL(t, resp.Header.Get("Location"))).String())
+	form := url.Values{"authRequestID": {picker.Query().Get("authRequestID")}, "user": {user}}
+	presp, err := c.PostForm(picker.Scheme+"://"+picker.Host+"/login", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	presp.Body.Close()
+	// → /authorize/callback → the gateway's callback.
+	resp, _ = get(presp.Request.URL.ResolveReference(mustURL(t, presp.Header.Get("Location"))).String())
+	return get(resp.Header.Get("Location"), state)
 }
 
 func mustURL(t *testing.T, s string) *url.URL {
@@ -544,5 +556,281 @@ func TestLoginProviderUnreachable(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "login: discover "+dead) || strings.Contains(err.Error(), "very-secret") {
 		t.Errorf("error %q", err)
+	}
+}
+
+// namedLoginYAML is sessionGatewayYAML with login.issuer naming the
+// identity issuer "dev" for the provider at issuer (API audience "api";
+// issuerExtra adds rules to its entry), and three more routes: /both/
+// (bearer_or_session), /bob/ (bearer_or_session, bob only) and /api/
+// (bearer).
+func namedLoginYAML(gwAddr, origin, issuer, secretFile, issuerExtra string) string {
+	src := sessionGatewayYAML(gwAddr, origin, "dev", secretFile,
+		fmt.Sprintf("identity:\n  issuers:\n    - {name: dev, issuer: %q, audiences: [api]%s}\n", issuer, issuerExtra))
+	return strings.Replace(src, "  - name: public\n", `  - name: both
+    match: {path_prefix: /both/}
+    pool: app
+    auth: {mode: bearer_or_session}
+    allow: ['identity.subject != ""']
+  - name: bob
+    match: {path_prefix: /bob/}
+    pool: app
+    auth: {mode: bearer_or_session}
+    allow: ['identity.subject == "bob"']
+  - name: api
+    match: {path_prefix: /api/}
+    pool: app
+    auth: {mode: bearer}
+    allow: ['identity.subject != ""']
+  - name: public
+`, 1)
+}
+
+// auditRecords reads the JSON lines of an audit file.
+func auditRecords(t *testing.T, file string) []map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(string(data)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestLoginIssuerRules: with login.issuer naming an identity issuer,
+// browser logins obey that issuer's rules: a required claim or an allowed
+// domain the user lacks, or an algorithm the issuer does not allow,
+// refuses the login with its reason (and an authn.failure record naming
+// the user); a custom claims mapping is what whoami shows; and a reload
+// that tightens the rules ends the sessions they no longer admit.
+func TestLoginIssuerRules(t *testing.T) {
+	cases := []struct {
+		name, rules string
+		status      int
+		code, text  string // in the body
+	}{
+		{"required claim missing", ", required_claims: [{name: department}]", 401, "session.missing_claim", "a required claim is missing: department"},
+		{"google domain not allowed", ", preset: google, allowed_domains: [example.com]", 403, "session.domain_not_allowed", "domain is not allowed"},
+		{"algorithm not allowed", ", algorithms: [ES256]", 401, "session.alg_not_allowed", "algorithm is not allowed"},
+		{"ID token lifetime over the cap", ", max_token_lifetime: 30s", 401, "session.lifetime_too_long", "exceeds the maximum"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			gwAddr := loginFreePort(t)
+			idp := startDevIDP(t, gwAddr, time.Minute)
+			auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+			startGateway(t, namedLoginYAML(gwAddr, loginOrigin(t).URL, idp.Issuer(), writeSecret(t, "dev-secret"), c.rules)+
+				"audit: {sinks: [{type: file, path: \""+auditFile+"\"}]}\n")
+			resp, body := loginCallback(t, "http://"+gwAddr, "alice")
+			if resp.StatusCode != c.status || !strings.Contains(body, `"`+c.code+`"`) || !strings.Contains(body, c.text) {
+				t.Fatalf("callback: %d %s, want %d with %s and %q", resp.StatusCode, body, c.status, c.code, c.text)
+			}
+			for _, ck := range resp.Cookies() {
+				if ck.Name == "__Host-edgegate" && ck.Value != "" {
+					t.Errorf("a refused login set a session cookie")
+				}
+			}
+			var found bool
+			for _, ev := range auditRecords(t, auditFile) {
+				if ev["kind"] == "authn.failure" && ev["reason"] == strings.TrimPrefix(c.code, "session.") {
+					found = true
+					if c.code != "session.alg_not_allowed" && ev["subject"] != "alice" {
+						t.Errorf("the refusal record does not name the user: %v", ev)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no authn.failure record with reason %s", c.code)
+			}
+		})
+	}
+
+	t.Run("claims mapping and reload", func(t *testing.T) {
+		gwAddr := loginFreePort(t)
+		idp := startDevIDP(t, gwAddr, time.Minute)
+		base := "http://" + gwAddr
+		src := namedLoginYAML(gwAddr, loginOrigin(t).URL, idp.Issuer(), writeSecret(t, "dev-secret"), ", claims: {groups: [roles], roles: [groups]}")
+		tg := startGateway(t, src)
+		cookie := loginWithoutBrowser(t, base, "alice")
+		whoami := func() (int, string) {
+			req, _ := http.NewRequest("GET", base+"/.edgegate/whoami", nil)
+			req.AddCookie(cookie)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode, string(b)
+		}
+		code, body := whoami()
+		var who struct {
+			Groups, Roles, Scopes []string
+			IssuerName            string `json:"issuer_name"`
+		}
+		if err := json.Unmarshal([]byte(body), &who); code != 200 || err != nil {
+			t.Fatalf("whoami: %d %s", code, body)
+		}
+		if strings.Join(who.Groups, ",") != "editor" || strings.Join(who.Roles, ",") != "dev,admins" || who.IssuerName != "dev" {
+			t.Errorf("whoami %s: want the mapped groups [editor] and roles [dev admins] of issuer dev", body)
+		}
+		// A reload requiring a claim alice lacks ends her session.
+		cfg, err := config.LoadBytes(tg.file, []byte(strings.Replace(src, "claims: {groups: [roles], roles: [groups]}", "required_claims: [{name: department}]", 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.g.Apply(cfg); err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+		if code, body := whoami(); code != 401 || !strings.Contains(body, "session.missing_claim") {
+			t.Fatalf("whoami after the stricter reload: %d %s", code, body)
+		}
+		if code, body := whoami(); code != 401 || !strings.Contains(body, "session.session_expired") {
+			t.Errorf("the refused session was not ended: %d %s", code, body)
+		}
+	})
+}
+
+// TestLoginCallbackGarbage: with a real state cookie from
+// /.edgegate/login, garbage the browser brings back is a 400 or 403 with
+// its reason, never a 502: a code the provider refuses (invalid_grant), a
+// code that cannot be one, and the provider's error=access_denied shown by
+// its sanitized code. Against the embedded provider and the npm
+// oidc-provider.
+func TestLoginCallbackGarbage(t *testing.T) {
+	dir := e2eDir(t)
+	providers := []struct {
+		name  string
+		start func(t *testing.T, gwAddr string) (issuer, secret string)
+	}{
+		{"devidp", func(t *testing.T, gwAddr string) (string, string) {
+			return startDevIDP(t, gwAddr, time.Minute).Issuer(), "dev-secret"
+		}},
+		{"oidc-provider", func(t *testing.T, gwAddr string) (string, string) {
+			return startOIDCProvider(t, dir, "http://"+gwAddr), "op-secret"
+		}},
+	}
+	cases := []struct {
+		name, query string
+		status      int
+		code, text  string
+	}{
+		{"garbage code", "code=garbage", 400, "session.bad_code", "the provider refused the authorization code"},
+		{"binary code", "code=%ff%00", 400, "session.bad_code", "not one the provider issues"},
+		{"access denied", "error=access_denied&error_description=%3Cb%3Eno%3C%2Fb%3E", 403, "session.provider_denied", "the provider answered access_denied"},
+		{"garbage error", "error=%ff%00%22x", 403, "session.provider_denied", "the provider answered ???x"},
+	}
+	for _, p := range providers {
+		t.Run(p.name, func(t *testing.T) {
+			gwAddr := loginFreePort(t)
+			issuer, secret := p.start(t, gwAddr)
+			startGateway(t, sessionGatewayYAML(gwAddr, loginOrigin(t).URL, issuer, writeSecret(t, secret), ""))
+			base := "http://" + gwAddr
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					resp, err := noRedirectClient.Get(base + "/.edgegate/login?rd=/app/x")
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					state := mustURL(t, resp.Header.Get("Location")).Query().Get("state")
+					req, _ := http.NewRequest("GET", base+"/.edgegate/callback?state="+url.QueryEscape(state)+"&"+c.query, nil)
+					req.Header.Set("Accept", "application/json")
+					for _, ck := range resp.Cookies() {
+						req.AddCookie(ck)
+					}
+					if resp, err = noRedirectClient.Do(req); err != nil {
+						t.Fatal(err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					body := string(b)
+					if resp.StatusCode != c.status || !strings.Contains(body, `"`+c.code+`"`) || !strings.Contains(body, c.text) {
+						t.Fatalf("callback?%s: %d %s, want %d with %s and %q", c.query, resp.StatusCode, body, c.status, c.code, c.text)
+					}
+					if strings.Contains(body, "<b>") || strings.Contains(body, "\\u0000") {
+						t.Errorf("the body reflects what the browser sent: %s", body)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestBearerOrSessionWithLogin: with browser login configured, the
+// Authorization header alone decides what a bearer_or_session route
+// reads, a session never stands in for a bearer token or the reverse.
+func TestBearerOrSessionWithLogin(t *testing.T) {
+	gwAddr := loginFreePort(t)
+	idp := startDevIDP(t, gwAddr, time.Minute)
+	startGateway(t, namedLoginYAML(gwAddr, loginOrigin(t).URL, idp.Issuer(), writeSecret(t, "dev-secret"), ""))
+	base := "http://" + gwAddr
+	alice := loginWithoutBrowser(t, base, "alice")
+	mint := func(user, aud string) string {
+		t.Helper()
+		tok, err := idp.Mint(user, aud, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	aliceTok, bobTok, otherAud := mint("alice", "api"), mint("bob", "api"), mint("alice", "other")
+	cases := []struct {
+		name, path, accept, auth string
+		cookie                   bool
+		status                   int
+		code                     string // in the body, or the Location prefix for a redirect
+	}{
+		{"session + bad bearer", "/both/x", "application/json", "Bearer garbage", true, 401, "authn.malformed"},
+		{"session + bearer for another audience", "/both/x", "application/json", "Bearer " + otherAud, true, 401, "authn.wrong_audience"},
+		{"session + other scheme", "/both/x", "application/json", "Basic YWxpY2U6eA==", true, 401, "authn.missing"},
+		{"session + empty Authorization", "/both/x", "application/json", "", true, 401, "authn.missing"},
+		{"session + bad bearer, browser", "/both/x", "text/html", "Bearer garbage", true, 401, "not a well-formed"},
+		{"session, no Authorization", "/both/x", "application/json", "-", true, 200, "origin saw /both/x"},
+		{"bearer, no session", "/both/x", "application/json", "Bearer " + aliceTok, false, 200, "origin saw /both/x"},
+		{"bearer decides over the session", "/bob/x", "application/json", "Bearer " + bobTok, true, 200, "origin saw /bob/x"},
+		{"session alone is alice", "/bob/x", "application/json", "-", true, 403, ""},
+		{"bearer on a session route, browser", "/app/x", "text/html", "Bearer " + aliceTok, false, 302, "/.edgegate/login?rd="},
+		{"bearer on a session route, API", "/app/x", "application/json", "Bearer " + aliceTok, false, 401, "session.missing"},
+		{"session cookie on a bearer route", "/api/x", "application/json", "-", true, 401, "authn.missing"},
+		{"session cookie on a bearer route, browser", "/api/x", "text/html", "-", true, 401, "no bearer token was sent"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", base+c.path, nil)
+			req.Header.Set("Accept", c.accept)
+			if c.auth != "-" {
+				req.Header["Authorization"] = []string{c.auth}
+			}
+			if c.cookie {
+				req.AddCookie(alice)
+			}
+			resp, err := noRedirectClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, b)
+			}
+			switch {
+			case c.status == 302:
+				if !strings.HasPrefix(resp.Header.Get("Location"), c.code) {
+					t.Errorf("Location %q, want %s...", resp.Header.Get("Location"), c.code)
+				}
+			case !strings.Contains(string(b), c.code):
+				t.Errorf("body %s lacks %s", b, c.code)
+			}
+			if (c.path == "/api/x" || c.auth != "-" && c.path == "/both/x") && c.status == 401 && !strings.HasPrefix(resp.Header.Get("Www-Authenticate"), "Bearer") {
+				t.Errorf("a bearer refusal without a Bearer challenge: %q", resp.Header.Get("Www-Authenticate"))
+			}
+		})
 	}
 }

@@ -106,7 +106,7 @@ func (g *Gateway) compile(cfg *config.Config, prev *Snapshot) (*Snapshot, error)
 		return nil, err
 	}
 	if snap.authn, err = compileAuthn(cfg, prev, g); err == nil {
-		if snap.session, err = compileSession(cfg, prev, g); err == nil {
+		if snap.session, err = compileSession(cfg, prev, g, snap.authn); err == nil {
 			if snap.policy, err = compilePolicy(cfg, prev, g); err == nil {
 				if snap.assert, err = compileAssert(cfg, prev, g); err == nil {
 					if snap.script, err = compileScript(cfg, prev, g); err == nil {
@@ -157,6 +157,11 @@ func compileCore(cfg *config.Config, prev *Snapshot, m *metrics.Metrics, log *sl
 		Hygiene: &hygiene.Policy{
 			TrustedProxies: cfg.TrustedProxies,
 			MaxURIBytes:    cfg.Limits.MaxURIBytes,
+			// The assertion header may be any name (issue #4): a client's
+			// copy, in any spelling, must be gone before authentication,
+			// policy and scripts see the request, not only before the
+			// origin does. X-Forwarded-User & co. are built in.
+			IdentityHeaders: []string{cfg.Assertion.Header},
 		},
 		Loaded: time.Now(),
 	}, nil

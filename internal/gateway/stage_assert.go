@@ -17,6 +17,7 @@ import (
 	"github.com/edgegate/edgegate/internal/audit"
 	"github.com/edgegate/edgegate/internal/config"
 	"github.com/edgegate/edgegate/internal/httperr"
+	"github.com/edgegate/edgegate/internal/hygiene"
 	"github.com/edgegate/edgegate/internal/identity"
 	"github.com/edgegate/edgegate/internal/keys"
 	"github.com/edgegate/edgegate/internal/route"
@@ -177,8 +178,6 @@ func compileAssert(cfg *config.Config, prev *Snapshot, g *Gateway) (*assertStage
 	return st, nil
 }
 
-// assertIdentity adds the signed identity assertion (and, if configured,
-// plain identity headers) to the outbound header h.
 // mintAssertion signs (or reuses) the identity assertion for an
 // authenticated request before anything is forwarded, so a failure to sign
 // refuses the request (503) instead of sending it on unsigned.
@@ -203,18 +202,29 @@ func (g *Gateway) mintAssertion(snap *Snapshot, rt *route.Route, id *identity.Id
 	return nil
 }
 
+// assertIdentity adds the signed identity assertion (and, if configured,
+// plain identity headers) to the outbound header h, after removing every
+// copy of those headers that is already there.
 func (g *Gateway) assertIdentity(h http.Header, snap *Snapshot, rt *route.Route, id *identity.Identity, st *reqState) {
 	as := snap.assert
-	// Hygiene already strips Edgegate-* and X-Forwarded-User & co.; the
-	// configured name may be anything, and a name Go did not canonicalize
-	// (HTTP/2, odd bytes) would slip past a plain delete.
+	// Hygiene stripped the client's copies before any stage ran; this pass
+	// catches what a later stage (route request_headers, a script) put
+	// back, in any spelling a backend would fold into the same name
+	// (X.My.Assertion, x-forwarded-user).
 	delete(h, as.cfg.Header)
 	for _, n := range identityHeaders {
 		delete(h, n)
 	}
 	for k := range h {
-		if len(k) == len(as.cfg.Header) && strings.EqualFold(k, as.cfg.Header) {
+		if hygiene.SameHeaderName(k, as.cfg.Header) {
 			delete(h, k)
+			continue
+		}
+		for _, n := range identityHeaders {
+			if hygiene.SameHeaderName(k, n) {
+				delete(h, k)
+				break
+			}
 		}
 	}
 	tok := st.assertion

@@ -176,7 +176,10 @@ func (g *Gateway) viaSession(w http.ResponseWriter, r *http.Request, snap *Snaps
 
 // bearerToken extracts the token of an Authorization: Bearer header
 // (RFC 6750 §2.1). Exactly one header, the Bearer scheme in any case, one
-// or more spaces, then a token68 value.
+// or more spaces, then the value. The value's characters are checked by
+// authn.Set.Verify, and only when the token is not a cached one: a cache
+// hit is a token whose exact bytes were verified before, and an 800-byte
+// scan per request is a measurable part of the repeated-token path.
 func bearerToken(vals []string) (string, *authn.Error) {
 	switch len(vals) {
 	case 0:
@@ -192,13 +195,6 @@ func bearerToken(vals []string) (string, *authn.Error) {
 	tok := strings.TrimLeft(rest, " ")
 	if tok == "" {
 		return "", &authn.Error{Reason: authn.ReasonMissing}
-	}
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' || c == '=') {
-			return "", &authn.Error{Reason: authn.ReasonMalformed, Detail: "the token has characters a bearer token cannot have"}
-		}
 	}
 	return tok, nil
 }

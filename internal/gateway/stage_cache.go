@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -108,6 +107,10 @@ type cacheStage struct {
 
 func compileCache(cfg *config.Config, prev *Snapshot, g *Gateway) (*cacheStage, error) {
 	cs := &cacheStage{routes: map[string]*cache.Route{}}
+	// What the gateway tells origins about the caller is never stored,
+	// whatever the origin echoes back (session cookies cannot be: a
+	// response with Set-Cookie is not stored at all).
+	strip := append([]string{http.CanonicalHeaderKey(cfg.Assertion.Header)}, identityHeaders[:]...)
 	for i := range cfg.Routes {
 		rc := cfg.Routes[i].Cache
 		if !rc.Enabled {
@@ -123,6 +126,7 @@ func compileCache(cfg *config.Config, prev *Snapshot, g *Gateway) (*cacheStage, 
 				HonorCDNCacheControl:  rc.HonorCDNCacheControl,
 				HonorSurrogateControl: rc.HonorSurrogateControl,
 				Heuristic:             cfg.Cache.Heuristic,
+				Strip:                 strip,
 			},
 			MaxObjectBytes: cfg.Cache.MaxObjectBytes,
 		}
@@ -164,7 +168,7 @@ func (g *Gateway) fetch(w http.ResponseWriter, r *http.Request, snap *Snapshot, 
 	// What onClientRequest did with request.cacheKey applies to this
 	// request only: a copy of the route's key, changed.
 	if ck := st.script.CacheKey(); ck != nil {
-		cr = withScriptKey(cr, ck)
+		cr = withScriptKey(cr, ck, sessionCookieName(snap.Config))
 	}
 	origin := func(w http.ResponseWriter, r *http.Request, background bool) error {
 		if background {
@@ -175,14 +179,83 @@ func (g *Gateway) fetch(w http.ResponseWriter, r *http.Request, snap *Snapshot, 
 		}
 		return g.originFetch(w, r, snap, rt, st, t)
 	}
+	cw := &clientWriter{ResponseWriter: w}
 	deliver := func(status int, h http.Header) {
-		// Session cookies of the gateway never leave from the cache layer
-		// on a shared response: the stored copy is taken before this.
+		// The stored copy is taken before this. The origin side has
+		// already applied onOriginResponse's status or replacement to
+		// what is delivered (status is theirs); what onClientResponse
+		// decides now is for this client only, and cw applies it.
+		sc := &st.script
+		sc.replace, sc.status = nil, 0
 		g.clientResponse(status, h, snap, rt, st)
+		cw.replace, cw.status = sc.replace, sc.status
+		sc.replace, sc.status = nil, 0
 	}
-	status, err := g.cache.c.Serve(w, &req, cr, origin, deliver)
+	_, span := g.tracer.stage(st.ctx, cacheSpanName)
+	status, err := g.cache.c.Serve(cw, &req, cr, origin, deliver)
+	endCacheSpan(span, status, err)
 	st.cacheStatus = status
 	return err
+}
+
+// clientWriter is what the cache writes a delivered response (hit or
+// miss) to on a cached route: it applies onClientResponse's decision, a
+// new status or a whole replacement (respondWith, or a failure's 500), as
+// scriptWriter does for the origin side, which is what gets stored.
+type clientWriter struct {
+	http.ResponseWriter
+	status   int
+	replace  *script.Reply
+	replaced bool
+}
+
+func (w *clientWriter) WriteHeader(code int) {
+	switch {
+	case w.replaced:
+		return
+	case code < 200:
+		// Interim responses pass before delivery decides anything.
+	case w.replace != nil:
+		rep := w.replace
+		h := w.ResponseWriter.Header()
+		for _, k := range []string{"Content-Length", "Content-Encoding", "Content-Range", "Etag", "Last-Modified", "Content-Type", "Trailer"} {
+			delete(h, k)
+		}
+		for k, vv := range rep.Header {
+			h[k] = vv
+		}
+		w.replaced = true
+		w.ResponseWriter.WriteHeader(rep.Status)
+		_, _ = w.ResponseWriter.Write(rep.Body)
+		return
+	case w.status != 0:
+		code = w.status
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *clientWriter) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *clientWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.replaced {
+		f.Flush()
+	}
+}
+
+func (w *clientWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// sessionCookieName is the login session cookie's name (the default when
+// login is off: a cookie of that name is still never a key part).
+func sessionCookieName(cfg *config.Config) string {
+	if cfg != nil && cfg.Login != nil && cfg.Login.CookieName != "" {
+		return cfg.Login.CookieName
+	}
+	return config.DefaultLoginCookieName
 }
 
 // hooksAsFuncs moves t's callbacks from t.Hooks to its func fields, for
@@ -266,6 +339,27 @@ func (g *Gateway) servePurge(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusBadRequest, "invalid", errBody{"purge.bad_request", "the body must be JSON {urls|prefixes|tags, mode}: " + err.Error()})
 		return
 	}
+	if err := req.Check(); err != nil {
+		reply(http.StatusBadRequest, "invalid", errBody{"purge.bad_request", err.Error()})
+		return
+	}
+	mode := req.Mode
+	if mode == "" {
+		mode = cache.PurgeInvalidate
+	}
+	// The decision is recorded before the purge runs: under fail_closed a
+	// purge that cannot be audited does not happen.
+	event.Decision, event.Reason = "allow", "purge"
+	event.Detail = map[string]string{
+		"mode": string(mode), "urls": strings.Join(req.URLs, " "), "prefixes": strings.Join(req.Prefixes, " "),
+		"tags": strings.Join(req.Tags, " "),
+	}
+	if err := g.record(r.Context(), event); err != nil {
+		g.log.Warn("purge refused: the audit trail cannot record it", "err", err)
+		w.Header().Set("Retry-After", "5")
+		reply(http.StatusServiceUnavailable, "error", errBody{"purge.audit_unavailable", "the purge cannot be audited right now; try again later"})
+		return
+	}
 	res, err := g.cache.purger.Purge(r.Context(), req)
 	if err != nil {
 		if errors.Is(err, cache.ErrBadPurge) {
@@ -275,18 +369,7 @@ func (g *Gateway) servePurge(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusInternalServerError, "error", errBody{"purge.failed", "the purge failed"})
 		return
 	}
-	mode := req.Mode
-	if mode == "" {
-		mode = cache.PurgeInvalidate
-	}
-	event.Decision, event.Reason = "allow", "purged"
-	event.Detail = map[string]string{
-		"mode": string(mode), "urls": strings.Join(req.URLs, " "), "prefixes": strings.Join(req.Prefixes, " "),
-		"tags": strings.Join(req.Tags, " "), "keys": strconv.Itoa(res.Keys),
-	}
-	if err := g.record(r.Context(), event); err != nil {
-		g.log.Warn("purge done but not audited", "err", err)
-	}
+	g.log.Info("cache purged", "mode", string(mode), "keys", res.Keys, "fingerprint", event.Fingerprint)
 	reply(http.StatusOK, "ok", struct {
 		Purged int             `json:"purged"`
 		Mode   cache.PurgeMode `json:"mode"`
@@ -302,8 +385,10 @@ func clientHost(remote string) string {
 
 // withScriptKey applies an EdgeWorkers cacheKey change (includeQueryString,
 // excludeQueryString, includeQueryArgument, includeCookie, includeHeader,
-// includeVariable) to a copy of the route's cache settings.
-func withScriptKey(cr *cache.Route, ck *script.CacheKey) *cache.Route {
+// includeVariable) to a copy of the route's cache settings. Credentials
+// are refused as the configuration refuses them: the Authorization and
+// Cookie headers, and the login session cookie (and its -login companion).
+func withScriptKey(cr *cache.Route, ck *script.CacheKey, sessionCookie string) *cache.Route {
 	out := *cr
 	k := &out.Key
 	switch ck.QueryString {
@@ -326,7 +411,13 @@ func withScriptKey(cr *cache.Route, ck *script.CacheKey) *cache.Route {
 		}
 	}
 	k.Headers = appendNew(slices.Clone(k.Headers), hs)
-	k.Cookies = appendNew(slices.Clone(k.Cookies), ck.Cookies)
+	var cs []string
+	for _, c := range ck.Cookies {
+		if c != sessionCookie && c != sessionCookie+"-login" {
+			cs = append(cs, c)
+		}
+	}
+	k.Cookies = appendNew(slices.Clone(k.Cookies), cs)
 	k.Variables = appendNew(slices.Clone(k.Variables), ck.Variables)
 	return &out
 }

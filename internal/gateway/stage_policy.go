@@ -85,6 +85,9 @@ func compilePolicy(cfg *config.Config, prev *Snapshot, g *Gateway) (*policyStage
 	if err != nil {
 		return nil, fmt.Errorf("compile policy: %w", err)
 	}
+	// The folded programs are built now, beside the serving snapshot,
+	// rather than on each route's first request after the swap.
+	set.Prepare()
 	ps := &policyStage{set: set, cache: cache, now: time.Now, counters: make([][]prometheus.Counter, len(cfg.Routes))}
 	// Resolve the label sets once, so a decision costs one atomic add.
 	for i, rc := range cfg.Routes {
@@ -140,7 +143,7 @@ func (g *Gateway) authorize(r *http.Request, snap *Snapshot, rt *route.Route, id
 		st.ident = derived
 		id = derived
 	}
-	if !rules.Public || !d.Allow {
+	if (!rules.Public || !d.Allow) && g.auditing() {
 		kind := audit.KindPolicyAllow
 		if !d.Allow {
 			kind = audit.KindPolicyDeny

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgegate/edgegate/internal/audit"
 	"github.com/edgegate/edgegate/internal/config"
 	"github.com/edgegate/edgegate/internal/edgekv"
 	"github.com/edgegate/edgegate/internal/httperr"
@@ -32,6 +33,9 @@ import (
 	"github.com/edgegate/edgegate/internal/script"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Debug request headers (Akamai's enhanced debugging).
@@ -260,6 +264,52 @@ type scriptState struct {
 	// onOriginResponse/onClientResponse).
 	status  int
 	replace *script.Reply
+	// outcome is the access log's script_status: the worst of the
+	// request's handler runs (see noteOutcome); wall adds up their wall
+	// time, for script_ms.
+	outcome string
+	wall    time.Duration
+}
+
+// The access log's script_status values (docs/access-log.md), from
+// best to worst: a request's status is the worst of its handler runs.
+const (
+	scriptOK        = "ok"
+	scriptResponded = "responded"
+	scriptError     = "error"
+	scriptTimeout   = "timeout"
+)
+
+func outcomeRank(o string) int {
+	switch o {
+	case scriptOK:
+		return 1
+	case scriptResponded:
+		return 2
+	case scriptError:
+		return 3
+	case scriptTimeout:
+		return 4
+	}
+	return 0
+}
+
+// noteOutcome raises the request's script_status to o when o is worse.
+func (s *scriptState) noteOutcome(o string) {
+	if outcomeRank(o) > outcomeRank(s.outcome) {
+		s.outcome = o
+	}
+}
+
+// runOutcome is the script_status of one handler run.
+func runOutcome(res *script.Result) string {
+	switch res.Status {
+	case script.StatusSuccess, script.StatusUnimplemented:
+		return scriptOK
+	case script.StatusCPUTimeout, script.StatusWallTimeout, script.StatusInitCPU, script.StatusInitWall:
+		return scriptTimeout
+	}
+	return scriptError
 }
 
 // CacheKey is what onClientRequest asked of the cache key (nil: nothing).
@@ -338,14 +388,27 @@ func (g *Gateway) scriptClientRequest(w http.ResponseWriter, r *http.Request, sn
 	}
 	r.Header.Del(ewTraceHeader) // a secret: never forwarded
 
+	// The credential as the client sent it, for the fingerprint of a
+	// script deny (the script may remove the header before refusing).
+	authz := r.Header["Authorization"]
 	res := g.runScript(r.Context(), sc, script.OnClientRequest, req, nil)
 	if res.Failed() {
 		if !rs.cfg.ContinueOnError {
+			if err := g.scriptDeny(r, st, res, 0, authz); err != nil {
+				return false, err
+			}
 			return false, g.scriptFailure(res, sc)
 		}
 		req.Reply, req.Route = nil, nil
 	}
 	if req.Reply != nil {
+		sc.noteOutcome(scriptResponded)
+		if req.Reply.Status >= 400 {
+			// Under audit.policy fail_closed an unrecorded refusal is a 503.
+			if err := g.scriptDeny(r, st, res, req.Reply.Status, authz); err != nil {
+				return false, err
+			}
+		}
 		h := w.Header()
 		for k, vv := range req.Reply.Header {
 			h[k] = vv
@@ -372,7 +435,23 @@ func identityView(id *identity.Identity) map[string]any {
 }
 
 func (g *Gateway) runScript(ctx context.Context, sc *scriptState, h script.Handler, req *script.Request, resp *script.Response) *script.Result {
+	var span trace.Span
+	if g.tracer != nil && sc.w.Has(h) {
+		// The handler's sub-requests become children of its span.
+		ctx, span = g.tracer.stage(ctx, scriptSpanNames[h])
+	}
 	res := sc.w.Run(ctx, h, req, resp)
+	sc.wall += res.Wall
+	sc.noteOutcome(runOutcome(res))
+	if span != nil {
+		span.SetAttributes(attribute.String("edgegate.script.bundle", sc.rs.cfg.Bundle),
+			attribute.String("edgegate.script.version", sc.w.Bundle().Version),
+			attribute.String("edgegate.script.status", res.Status))
+		if res.Failed() {
+			span.SetStatus(codes.Error, "script."+res.Status)
+		}
+		span.End()
+	}
 	switch res.Status {
 	case script.StatusUnimplemented:
 	case script.StatusSuccess:
@@ -406,6 +485,45 @@ func (g *Gateway) scriptFailure(res *script.Result, sc *scriptState) error {
 		g.debugHeaders(he.Header, sc)
 	}
 	return he
+}
+
+// scriptDeny records a request refused by the route's edge script: a
+// handler answered it with status (>= 400) itself, or failed (status 0)
+// and the route does not continue on error. The rule names the bundle,
+// version and handler ("auth@1.2.onClientRequest"); the credential, if
+// any, appears as its fingerprint only (authz is the Authorization
+// header as the client sent it). The error is the 503 to answer with
+// instead when the decision cannot be recorded (audit.policy
+// fail_closed).
+func (g *Gateway) scriptDeny(r *http.Request, st *reqState, res *script.Result, status int, authz []string) error {
+	if !g.auditing() {
+		return nil
+	}
+	sc := &st.script
+	version := sc.w.Bundle().Version
+	e := audit.Event{
+		Time: time.Now(), Kind: audit.KindScriptDeny, RequestID: st.id, Route: st.route,
+		Method: r.Method, Host: st.hy.Host, Path: st.hy.Path,
+		Rule:   sc.rs.cfg.Bundle + "@" + version + "." + res.Handler.String(),
+		Detail: map[string]string{"bundle": sc.rs.cfg.Bundle, "version": version, "handler": res.Handler.String(), "script_status": res.Status},
+	}
+	if status == 0 {
+		e.Decision, e.Reason = "fail", "script_error"
+	} else {
+		e.Decision, e.Reason = "deny", "script_respond_"+strconv.Itoa(status)
+	}
+	if st.hy.ClientIP.IsValid() {
+		e.ClientIP = st.hy.ClientIP.String()
+	}
+	if id := st.ident; id != nil && id.Authenticated() {
+		e.Subject, e.Issuer, e.Roles, e.Fingerprint = id.Subject, id.Issuer, id.Roles, id.Fingerprint
+	} else if tok, aerr := bearerToken(authz); aerr == nil {
+		// A script that verifies tokens itself (the JWT example): the
+		// gateway never saw a verified caller, so it names the token
+		// by its fingerprint.
+		e.Fingerprint = identity.Fingerprint(tok)
+	}
+	return g.record(r.Context(), e)
 }
 
 // debugHeaders adds the X-Akamai-EdgeWorker-* headers when debugging.
@@ -614,6 +732,7 @@ func (g *Gateway) originFetch(w http.ResponseWriter, r *http.Request, snap *Snap
 			return g.debugMultipart(ctx, sw, res, sc)
 		}
 		if res.Status == script.StatusSuccess && res.Provided != nil {
+			sc.noteOutcome(scriptResponded)
 			rep := res.Provided
 			h := rep.Header.Clone()
 			if t.EditResponse != nil {
@@ -641,12 +760,22 @@ func (g *Gateway) originFetch(w http.ResponseWriter, r *http.Request, snap *Snap
 		oreq := *sc.req
 		oreq.Header = r.Header.Clone()
 		oreq.Reply = nil
+		authz := oreq.Header["Authorization"]
 		res := g.runScript(ctx, sc, script.OnOriginRequest, &oreq, nil)
 		switch {
 		case res.Failed() && !sc.rs.cfg.ContinueOnError:
+			if err := g.scriptDeny(r, st, res, 0, authz); err != nil {
+				return err
+			}
 			return g.scriptFailure(res, sc)
 		case res.Failed():
 		case oreq.Reply != nil:
+			sc.noteOutcome(scriptResponded)
+			if oreq.Reply.Status >= 400 {
+				if err := g.scriptDeny(r, st, res, oreq.Reply.Status, authz); err != nil {
+					return err
+				}
+			}
 			h := oreq.Reply.Header.Clone()
 			if t.EditResponse != nil {
 				t.EditResponse(oreq.Reply.Status, h)
@@ -672,9 +801,11 @@ func (g *Gateway) originFetch(w http.ResponseWriter, r *http.Request, snap *Snap
 			res := g.runScript(ctx, sc, script.OnOriginResponse, &oreq, resp)
 			switch {
 			case res.Failed() && !sc.rs.cfg.ContinueOnError:
-				sc.replace = &script.Reply{Status: http.StatusInternalServerError, Header: http.Header{}, Body: []byte("edge script failed\n")}
+				// no-store: a failure must not become the cached answer.
+				sc.replace = &script.Reply{Status: http.StatusInternalServerError, Header: http.Header{"Cache-Control": {"no-store"}}, Body: []byte("edge script failed\n")}
 			case res.Failed():
 			case oreq.Reply != nil:
+				sc.noteOutcome(scriptResponded)
 				sc.replace = oreq.Reply
 			default:
 				if resp.Status != status {
@@ -713,6 +844,7 @@ func (g *Gateway) streamReply(ctx context.Context, w http.ResponseWriter, rep *s
 		}
 		if err != nil {
 			g.metrics.Script.Runs.WithLabelValues(sc.rs.cfg.Bundle, "responseProvider.stream", rep.Stream.Status()).Inc()
+			sc.noteOutcome(runOutcome(&script.Result{Status: rep.Stream.Status()}))
 			g.log.Warn("edge script stream failed", "bundle", sc.rs.cfg.Bundle, "version", sc.w.Bundle().Version, "err", err)
 			return fmt.Errorf("responseProvider body: %w: %w", proxy.ErrAborted, err)
 		}
@@ -808,6 +940,7 @@ func (g *Gateway) clientResponse(status int, h http.Header, snap *Snapshot, rt *
 		sc.replace = &script.Reply{Status: http.StatusInternalServerError, Header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}}, Body: []byte("edge script failed\n")}
 	case res.Failed():
 	case creq.Reply != nil:
+		sc.noteOutcome(scriptResponded)
 		sc.replace = creq.Reply
 	case resp.Status != status:
 		sc.status = resp.Status
@@ -902,12 +1035,27 @@ func (g *Gateway) registerScriptAdmin(mux *http.ServeMux) {
 		if network == "" && s != nil {
 			network = s.network
 		}
+		ev := adminEvent(r, "scripts.activate")
+		ev.Detail = map[string]string{"bundle": name, "version": version, "network": network}
 		if network != "production" && network != "staging" {
+			ev.Decision, ev.Reason = "deny", "bad_network"
+			if err := g.record(r.Context(), ev); err != nil {
+				adminAuditError(w, err)
+				return
+			}
 			http.Error(w, "network must be production or staging", http.StatusBadRequest)
 			return
 		}
-		if err := g.ActivateScript(name, version, network); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		if err := g.activateScript(r.Context(), ev); err != nil {
+			var he *httperr.Error
+			switch {
+			case errors.As(err, &he):
+				adminAuditError(w, err)
+			case errors.Is(err, errNoBundle), errors.Is(err, errNoVersion):
+				http.Error(w, err.Error(), http.StatusBadRequest)
+			default:
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -920,17 +1068,54 @@ func (g *Gateway) registerScriptAdmin(mux *http.ServeMux) {
 // served, takes effect at once. A version that is not loaded is refused
 // and the active one stays.
 func (g *Gateway) ActivateScript(bundle, version, network string) error {
+	ev := audit.Event{Kind: audit.KindAdmin, Rule: "scripts.activate",
+		Detail: map[string]string{"bundle": bundle, "version": version, "network": network}}
+	return g.activateScript(context.Background(), ev)
+}
+
+// Why an activation is refused (the admin endpoint answers 400).
+var (
+	errNoBundle  = errors.New("no such bundle")
+	errNoVersion = errors.New("no such loaded version")
+)
+
+// activateScript carries out the activation ev describes (its Detail
+// names bundle, version and network) and records it in the audit trail:
+// a refusal as a deny, a success as an allow recorded before anything
+// changes, so under audit.policy fail_closed no activation takes effect
+// unrecorded (the error then wraps audit.ErrUnavailable).
+func (g *Gateway) activateScript(ctx context.Context, ev audit.Event) error {
+	bundle, version, network := ev.Detail["bundle"], ev.Detail["version"], ev.Detail["network"]
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
+	refuse := func(reason string, err error) error {
+		ev.Decision, ev.Reason = "deny", reason
+		if rerr := g.record(ctx, ev); rerr != nil {
+			return rerr
+		}
+		return err
+	}
 	s := g.snap.Load().script
 	if s == nil || s.bundles[bundle] == nil {
-		return fmt.Errorf("no bundle %q", bundle)
+		return refuse("no_bundle", fmt.Errorf("%w %q", errNoBundle, bundle))
 	}
 	b := s.bundles[bundle]
 	if b.versions[version] == nil {
-		return fmt.Errorf("bundle %q has no loaded version %q", bundle, version)
+		return refuse("no_version", fmt.Errorf("bundle %q: %w %q", bundle, errNoVersion, version))
+	}
+	if from := b.active.Load(); from != nil && network == s.network {
+		ev.Detail["previous_version"] = *from
+	}
+	ev.Decision, ev.Reason = "allow", "activated"
+	if err := g.record(ctx, ev); err != nil {
+		return err
 	}
 	if err := WriteActivation(s.activationFile, network, bundle, version); err != nil {
+		ev.Time = time.Time{}
+		ev.Decision, ev.Reason = "fail", "write_failed"
+		if rerr := g.record(ctx, ev); rerr != nil {
+			g.log.Warn("failed activation not audited", "err", rerr.Error())
+		}
 		return err
 	}
 	if network == s.network {

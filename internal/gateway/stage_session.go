@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/internal/audit"
+	"github.com/edgegate/edgegate/internal/authn"
 	"github.com/edgegate/edgegate/internal/config"
 	"github.com/edgegate/edgegate/internal/httperr"
 	"github.com/edgegate/edgegate/internal/identity"
@@ -65,7 +66,10 @@ type sessionStage struct {
 // discoveryTimeout bounds provider discovery at start and on reload.
 const discoveryTimeout = 10 * time.Second
 
-func compileSession(cfg *config.Config, prev *Snapshot, g *Gateway) (*sessionStage, error) {
+// compileSession builds the login stage; as is this snapshot's bearer
+// stage, whose verifier of the issuer login.issuer names (if it names one)
+// verifies ID tokens and makes session identities.
+func compileSession(cfg *config.Config, prev *Snapshot, g *Gateway, as *authnStage) (*sessionStage, error) {
 	l := cfg.Login
 	if l == nil {
 		return &sessionStage{}, nil
@@ -74,13 +78,31 @@ func compileSession(cfg *config.Config, prev *Snapshot, g *Gateway) (*sessionSta
 	if err != nil {
 		return nil, err
 	}
-	st := &sessionStage{key: l.IssuerURL}
+	// A named issuer brings its keys and rules (internal/authn holds the
+	// one key cache of that issuer); its exact iss is what discovery must
+	// name (a trailing "/" included, as Auth0's has).
+	var verifier *authn.Verifier
+	issuerURL := l.IssuerURL
+	if l.IssuerName != "" {
+		if as != nil && as.set != nil {
+			verifier = as.set.Verifier(l.IssuerName)
+		}
+		if verifier == nil {
+			return nil, fmt.Errorf("login.issuer: no identity issuer named %q", l.IssuerName)
+		}
+		issuerURL = verifier.Issuer()
+	}
+	st := &sessionStage{key: issuerURL + "\x00" + l.IssuerName}
 	if prev != nil && prev.session != nil && prev.session.key == st.key && prev.session.provider != nil {
 		st.provider = prev.session.provider
 	} else {
 		ctx, cancel := context.WithTimeout(context.Background(), discoveryTimeout)
 		defer cancel()
-		st.provider, err = login.Discover(ctx, &http.Client{Timeout: discoveryTimeout}, l.IssuerURL)
+		discover := login.Discover
+		if verifier != nil {
+			discover = login.DiscoverEndpoints
+		}
+		st.provider, err = discover(ctx, &http.Client{Timeout: discoveryTimeout}, issuerURL)
 		if err != nil {
 			return nil, fmt.Errorf("login: %w", err)
 		}
@@ -88,6 +110,7 @@ func compileSession(cfg *config.Config, prev *Snapshot, g *Gateway) (*sessionSta
 	m := &g.metrics.Session
 	st.mgr = login.NewManager(login.Config{
 		Provider:           st.provider,
+		Issuer:             verifier,
 		IssuerName:         l.IssuerName,
 		ClientID:           l.ClientID,
 		ClientSecret:       secret,
@@ -161,11 +184,18 @@ func (g *Gateway) loginFailure(r *http.Request, st *reqState, err error, status 
 		reason = "internal"
 		status = http.StatusBadGateway
 	}
+	var le *login.Error
+	errors.As(err, &le)
 	g.metrics.Session.Failures.WithLabelValues(string(reason)).Inc()
 	ev := audit.Event{
 		Time: time.Now(), Kind: audit.KindAuthnFailure, RequestID: st.id, Route: st.route,
 		Method: r.Method, Host: st.hy.Host, Path: st.hy.Path, Decision: "deny", Reason: string(reason),
 		Rule: "session", Fingerprint: fingerprint,
+	}
+	if le != nil {
+		// The subject the provider vouched for and the issuer's rules
+		// refused: who was turned away is the point of the record.
+		ev.Subject = le.Subject
 	}
 	if st.hy.ClientIP.IsValid() {
 		ev.ClientIP = st.hy.ClientIP.String()
@@ -174,13 +204,25 @@ func (g *Gateway) loginFailure(r *http.Request, st *reqState, err error, status 
 		return httperr.New(http.StatusServiceUnavailable, "audit.unavailable", "the request cannot be recorded", rerr)
 	}
 	code := "session." + string(reason)
+	public := publicReason(reason)
+	if le != nil && le.Detail != "" {
+		public += " (" + le.Detail + ")"
+	}
 	switch status {
 	case http.StatusUnauthorized:
-		return httperr.New(status, code, "sign-in required: "+publicReason(reason), err)
+		return httperr.New(status, code, "sign-in required: "+public, err)
 	case http.StatusBadGateway:
-		return httperr.New(status, "login.provider", "the identity provider could not complete the sign-in", err)
+		msg := "the identity provider could not complete the sign-in"
+		if le != nil && le.Detail != "" {
+			msg += " (" + le.Detail + ")"
+		}
+		return httperr.New(status, "login.provider", msg, err)
+	case http.StatusServiceUnavailable:
+		he := httperr.New(status, code, "sign-in is unavailable: "+public, err)
+		he.Header = http.Header{"Retry-After": {"5"}}
+		return he
 	}
-	return httperr.New(status, code, "sign-in failed: "+publicReason(reason), err)
+	return httperr.New(status, code, "sign-in failed: "+public, err)
 }
 
 func publicReason(r login.Reason) string { return strings.ReplaceAll(string(r), "_", " ") }
@@ -201,9 +243,9 @@ func (g *Gateway) sessionIdentity(w http.ResponseWriter, r *http.Request, snap *
 		// Fail closed: a session route without login configured lets nobody in.
 		return nil, false, httperr.New(http.StatusUnauthorized, "session.login_not_configured", "sign-in is not configured on this gateway", nil)
 	}
-	s, err := ss.mgr.SessionFrom(r.Context(), r)
+	_, sid, err := ss.mgr.Resolve(r.Context(), r)
 	if err == nil {
-		return ss.mgr.Identity(s), false, nil
+		return sid, false, nil
 	}
 	cookieName := ss.mgr.Config().CookieName
 	fp := cookieFingerprint(r, cookieName)
@@ -267,29 +309,13 @@ func (g *Gateway) serveLogin(w http.ResponseWriter, r *http.Request, snap *Snaps
 		}
 		return true, nil
 	case login.CallbackPath:
-		s, err := mgr.Callback(w, r, o)
+		_, id, err := mgr.Callback(w, r, o)
 		if err != nil {
 			reason := login.ReasonOf(err)
 			g.metrics.Session.Logins.WithLabelValues(string(orInternal(reason))).Inc()
-			status := http.StatusBadRequest
-			switch reason {
-			case login.ReasonExchangeFailed, login.ReasonProviderError, "":
-				status = http.StatusBadGateway
-			case login.ReasonBadState, login.ReasonStateExpired, login.ReasonMalformed:
-				status = http.StatusBadRequest
-			default:
-				status = http.StatusUnauthorized
-			}
-			return true, g.loginFailure(r, st, err, status, "")
+			return true, g.loginFailure(r, st, err, callbackStatus(reason), "")
 		}
-		g.metrics.Session.Logins.WithLabelValues("ok").Inc()
-		id := mgr.Identity(s)
-		ev := audit.Event{Time: time.Now(), Kind: audit.KindAuthnSuccess, RequestID: st.id, Route: st.route, Method: r.Method,
-			Host: st.hy.Host, Path: st.hy.Path, Subject: id.Subject, Issuer: id.Issuer, Decision: "allow", Reason: "login", Fingerprint: id.Fingerprint}
-		if st.hy.ClientIP.IsValid() {
-			ev.ClientIP = st.hy.ClientIP.String()
-		}
-		_ = g.record(r.Context(), ev)
+		g.loginSucceeded(r, st, id)
 		return true, nil
 	case login.LogoutPath:
 		local := r.URL.Query().Get("local") != ""
@@ -305,13 +331,42 @@ func (g *Gateway) serveLogin(w http.ResponseWriter, r *http.Request, snap *Snaps
 		}
 		return true, nil
 	default: // whoami
-		s, err := mgr.SessionFrom(r.Context(), r)
+		s, id, err := mgr.Resolve(r.Context(), r)
 		if err != nil {
 			return true, g.loginFailure(r, st, err, http.StatusUnauthorized, cookieFingerprint(r, mgr.Config().CookieName))
 		}
-		mgr.ServeWhoami(w, r, s)
+		mgr.ServeWhoami(w, r, s, id)
 		return true, nil
 	}
+}
+
+// loginSucceeded records a completed login.
+func (g *Gateway) loginSucceeded(r *http.Request, st *reqState, id *identity.Identity) {
+	g.metrics.Session.Logins.WithLabelValues("ok").Inc()
+	ev := audit.Event{Time: time.Now(), Kind: audit.KindAuthnSuccess, RequestID: st.id, Route: st.route, Method: r.Method,
+		Host: st.hy.Host, Path: st.hy.Path, Subject: id.Subject, Issuer: id.Issuer, Decision: "allow", Reason: "login", Fingerprint: id.Fingerprint}
+	if st.hy.ClientIP.IsValid() {
+		ev.ClientIP = st.hy.ClientIP.String()
+	}
+	_ = g.record(r.Context(), ev)
+}
+
+// callbackStatus is the status of a failed callback: 400 for parameters
+// that cannot be right (state, code), 403 when the provider or the
+// issuer's rules refuse this user, 502 when the provider fails, 503 while
+// the issuer's keys are not loaded, 401 for a token that does not verify.
+func callbackStatus(reason login.Reason) int {
+	switch reason {
+	case login.ReasonBadState, login.ReasonStateExpired, login.ReasonMalformed, login.ReasonBadCode:
+		return http.StatusBadRequest
+	case login.ReasonProviderDenied, login.ReasonClaimMismatch, login.ReasonDomainNotAllowed, login.ReasonGroupOverage:
+		return http.StatusForbidden
+	case login.ReasonExchangeFailed, login.ReasonProviderError, "":
+		return http.StatusBadGateway
+	case login.ReasonIssuerUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusUnauthorized
 }
 
 func orInternal(r login.Reason) login.Reason {

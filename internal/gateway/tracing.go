@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgegate/edgegate/internal/config"
+	"github.com/edgegate/edgegate/internal/script"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -80,6 +81,19 @@ func (tr *tracer) stage(ctx context.Context, name string) (context.Context, trac
 	return tr.t.Start(ctx, name)
 }
 
+// scriptSpanNames are the span names of the edge-script handlers, such
+// as "edgegate.script.onClientRequest": one span per handler run.
+var scriptSpanNames = func() (n [script.NumHandlers]string) {
+	for h := range script.NumHandlers {
+		n[h] = "edgegate.script." + h.String()
+	}
+	return n
+}()
+
+// cacheSpanName is the span of the cache: the lookup and, on a miss, the
+// origin fetch and the store, with the cache status as an attribute.
+const cacheSpanName = "edgegate.cache"
+
 func endStage(span trace.Span, err error) {
 	if span == nil {
 		return
@@ -89,6 +103,16 @@ func endStage(span trace.Span, err error) {
 		span.SetStatus(codes.Error, errorCode(err))
 	}
 	span.End()
+}
+
+// endCacheSpan ends the cache span with the request's cache status
+// (hit, miss, stale, ...; the access log's cache_status).
+func endCacheSpan(span trace.Span, status string, err error) {
+	if span == nil {
+		return
+	}
+	span.SetAttributes(attribute.String("edgegate.cache.status", status))
+	endStage(span, err)
 }
 
 // inject writes the current span's context into the outbound header.

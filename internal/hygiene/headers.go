@@ -107,6 +107,12 @@ func hasPrefixNorm(k, prefix string) bool {
 	return true
 }
 
+// SameHeaderName reports whether a and b name the same header for a
+// backend that folds names: case ignored, '_' and '.' read as '-'. Stages
+// that remove a configured identity header from an outbound copy use it,
+// so a spelling such as X.My.Assertion cannot slip past them.
+func SameHeaderName(a, b string) bool { return equalNorm(a, b) }
+
 func equalNorm(a, b string) bool {
 	if len(a) != len(b) {
 		return false

@@ -359,7 +359,7 @@ func TestCleanHost(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	pol := &Policy{IdentityHeaders: []string{"X-Remote-User", "X-Very-Long-Custom-Identity-Header-Name-For-Tests"}}
+	pol := &Policy{IdentityHeaders: []string{"X-Remote-User", "X-Very-Long-Custom-Identity-Header-Name-For-Tests", "My_Custom.Assertion"}}
 	tests := []struct {
 		name string
 		want class
@@ -388,6 +388,12 @@ func TestClassify(t *testing.T) {
 		{"Authorization", classNone},
 		{"Cookie", classNone},
 		{"X-Remote-Userx", classNone},
+		// A configured name matches in every spelling, whichever one the
+		// configuration used.
+		{"My-Custom-Assertion", classIdentity},
+		{"my.custom.assertion", classIdentity},
+		{"MY_CUSTOM_ASSERTION", classIdentity},
+		{"My-Custom-Assertions", classNone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -541,5 +547,27 @@ func TestSanitizeHTTP2ConnectionHeaders(t *testing.T) {
 				t.Fatalf("got %v, want hygiene.h2_connection_header", he)
 			}
 		})
+	}
+}
+
+func TestSameHeaderName(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want bool
+	}{
+		{"X-My-Assertion", "X-My-Assertion", true},
+		{"X-My-Assertion", "x-my-assertion", true},
+		{"X-My-Assertion", "X.My.Assertion", true},
+		{"X-My-Assertion", "x_my_assertion", true},
+		{"X.my.assertion", "X_MY-ASSERTION", true},
+		{"X-My-Assertion", "X-My-Assertio", false},
+		{"X-My-Assertion", "X-My+Assertion", false},
+		{"X-My-Assertion", "XMy-Assertion-", false},
+		{"", "", true},
+	}
+	for _, tt := range tests {
+		if got := SameHeaderName(tt.a, tt.b); got != tt.want {
+			t.Errorf("SameHeaderName(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
 	}
 }

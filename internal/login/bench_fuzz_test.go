@@ -51,3 +51,46 @@ func BenchmarkSessionFrom(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkResolve is BenchmarkSessionFrom plus the issuer's claim rules
+// and mapping that make the request's identity.
+func BenchmarkResolve(b *testing.B) {
+	e := newRPEnv(b)
+	_, cookie, err := e.login(b)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "https://gw.example/app", nil)
+	r.AddCookie(cookie)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := e.m.Resolve(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzCallbackQuery: whatever the browser brings back to the callback
+// with a valid state, the answer is a session or a typed refusal, never a
+// panic, and a refusal's public detail is plain printable ASCII.
+func FuzzCallbackQuery(f *testing.F) {
+	e := newRPEnv(f)
+	for _, q := range []string{"code=c", "code=garbage", "code=%ff%00", "error=access_denied", "error=%ff%22", "error=server_error",
+		"code=a&code=b", "code=", "error=&code=c", "code=" + strings.Repeat("a", 5000)} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		_, _, _, err := e.callback(t, func(state string) string { return query + "&state=" + state })
+		if err == nil {
+			return
+		}
+		var le *Error
+		if !errors.As(err, &le) || le.Reason == "" {
+			t.Fatalf("untyped error %v", err)
+		}
+		if !visibleASCII(le.Detail) {
+			t.Fatalf("detail %q", le.Detail)
+		}
+	})
+}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgegate/edgegate/internal/authn"
+	"github.com/edgegate/edgegate/internal/config"
 	"github.com/edgegate/edgegate/internal/identity"
 	"github.com/edgegate/edgegate/internal/session"
 )
@@ -40,6 +42,12 @@ const (
 // Config configures a Manager.
 type Config struct {
 	Provider *Provider
+	// Issuer, when set, is the identity.issuers entry login.issuer names:
+	// ID tokens are verified with its keys (the bearer key cache) and its
+	// rules, and its claim mapping makes the session's identity. Nil (a
+	// provider given by URL): the provider's own keys verify ID tokens and
+	// the generic rules apply (URLIssuerRules).
+	Issuer *authn.Verifier
 	// IssuerName is the configured name of the issuer, for identities.
 	IssuerName   string
 	ClientID     string
@@ -68,6 +76,10 @@ type Config struct {
 type Manager struct {
 	c   Config
 	now func() time.Time
+	// issuerKeys is set when Config.Issuer holds the keys that verify ID
+	// tokens; otherwise the provider's JWKS does and Config.Issuer is the
+	// generic claims-only rules.
+	issuerKeys bool
 
 	mu      sync.Mutex
 	flights map[string]*flight
@@ -103,7 +115,36 @@ func NewManager(c Config) *Manager {
 	if c.Provider != nil && c.Now != nil {
 		c.Provider.now = c.Now
 	}
-	return &Manager{c: c, now: now, flights: make(map[string]*flight)}
+	issuerKeys := c.Issuer != nil
+	if c.Issuer == nil {
+		iss := ""
+		if c.Provider != nil {
+			iss = c.Provider.Meta.Issuer
+		}
+		c.Issuer = authn.NewClaimsVerifier(URLIssuerRules(c.IssuerName, iss))
+	}
+	return &Manager{c: c, now: now, issuerKeys: issuerKeys, flights: make(map[string]*flight)}
+}
+
+// URLIssuerRules are the identity rules of a provider given to login.issuer
+// by URL: the generic preset's claims (with Keycloak's realm roles, which
+// need no configuration to be useful), the default clock skew, and no
+// lifetime cap (nothing configures one). Naming an identity.issuers entry
+// instead brings that issuer's preset, claim mapping, required claims,
+// allowed domains, algorithms, skew and lifetime cap.
+func URLIssuerRules(name, issuer string) config.Issuer {
+	return config.Issuer{
+		Name:      name,
+		Issuer:    issuer,
+		ClockSkew: Skew,
+		Preset:    config.PresetGeneric,
+		Claims: config.ClaimMapping{
+			Subject: "sub", Email: "email", Name: "name",
+			Groups: []string{"groups"},
+			Roles:  []string{"roles", "realm_access.roles"},
+			Scopes: []string{"scope", "scp"},
+		},
+	}
 }
 
 // Config returns the manager's configuration.
@@ -181,38 +222,46 @@ func (m *Manager) clearCookie(name string) string {
 // Callback completes a login: it checks state against the state cookie,
 // exchanges the code (with the PKCE verifier), verifies the ID token and
 // userinfo, stores a new session, sets its cookie and redirects to the
-// return URL. On error nothing is stored and the state cookie is cleared.
-func (m *Manager) Callback(w http.ResponseWriter, r *http.Request, o Origin) (*session.Session, error) {
+// return URL. It returns the session and its identity. On error nothing is
+// stored, nothing but the state cookie's removal is written, and the
+// caller renders the error.
+func (m *Manager) Callback(w http.ResponseWriter, r *http.Request, o Origin) (*session.Session, *identity.Identity, error) {
 	h := w.Header()
 	h.Add("Set-Cookie", m.clearCookie(m.c.CookieName+"-login"))
 	q := r.URL.Query()
 	if len(r.URL.RawQuery) > 8192 {
-		return nil, fail(ReasonMalformed, "callback query too long")
+		return nil, nil, fail(ReasonMalformed, "callback query too long")
 	}
 	ck, err := r.Cookie(m.c.CookieName + "-login")
 	if err != nil {
-		return nil, fail(ReasonBadState, "no login state cookie (start at %s)", LoginPath)
+		return nil, nil, fail(ReasonBadState, "no login state cookie (start at %s)", LoginPath)
 	}
 	raw, err := m.c.Sealer.Open(purposeState, ck.Value, m.now())
 	if err != nil {
 		if errors.Is(err, session.ErrExpired) {
-			return nil, wrapFail(ReasonStateExpired, err)
+			return nil, nil, wrapFail(ReasonStateExpired, err)
 		}
-		return nil, wrapFail(ReasonBadState, err)
+		return nil, nil, wrapFail(ReasonBadState, err)
 	}
 	var st loginState
 	if err := json.Unmarshal(raw, &st); err != nil || st.State == "" {
-		return nil, fail(ReasonBadState, "unreadable login state")
+		return nil, nil, fail(ReasonBadState, "unreadable login state")
 	}
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(st.State)) != 1 || len(q["state"]) != 1 {
-		return nil, fail(ReasonBadState, "state does not match the login state cookie")
+		return nil, nil, fail(ReasonBadState, "state does not match the login state cookie")
 	}
 	if e := q.Get("error"); e != "" {
-		return nil, fail(ReasonProviderError, "the provider answered %s", truncate(sanitize(e), 64))
+		return nil, nil, providerRefusal(e)
 	}
 	code := q.Get("code")
 	if code == "" || len(q["code"]) != 1 || len(code) > 4096 {
-		return nil, fail(ReasonMalformed, "missing or malformed code")
+		return nil, nil, fail(ReasonMalformed, "missing or malformed code")
+	}
+	if !visibleASCII(code) {
+		// RFC 6749 §A.11: a code is VSCHAR; this one is not worth sending.
+		e := fail(ReasonBadCode, "the code has characters an authorization code cannot have")
+		e.Detail = "the authorization code is not one the provider issues"
+		return nil, nil, e
 	}
 	tok, err := m.token(r.Context(), url.Values{
 		"grant_type":    {"authorization_code"},
@@ -221,17 +270,29 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request, o Origin) (*s
 		"code_verifier": {st.Verifier},
 	})
 	if err != nil {
-		return nil, wrapFail(ReasonExchangeFailed, err)
+		var te *tokenError
+		if errors.As(err, &te) && te.status >= 400 && te.status < 500 && (te.code == "invalid_grant" || te.code == "invalid_request") {
+			// The code is unknown, used, expired or not this client's:
+			// the browser brought a bad one, the provider is fine.
+			return nil, nil, &Error{Reason: ReasonBadCode, Detail: "the provider refused the authorization code (" + te.code + ")", Err: err}
+		}
+		return nil, nil, wrapFail(ReasonExchangeFailed, err)
 	}
 	if tok.IDToken == "" {
-		return nil, fail(ReasonExchangeFailed, "the token response has no id_token")
+		return nil, nil, fail(ReasonExchangeFailed, "the token response has no id_token")
 	}
-	claims, err := m.c.Provider.VerifyIDToken(r.Context(), tok.IDToken, m.c.ClientID, st.Nonce)
+	claims, err := m.verifyIDToken(r.Context(), tok.IDToken, st.Nonce)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := m.userinfo(r.Context(), tok.AccessToken, claims); err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	// The issuer's rules, on the ID token merged with userinfo (a required
+	// claim or Google's hd may come from either), before anything is stored.
+	id, err := m.identityOf(claims, m.c.Provider.now())
+	if err != nil {
+		return nil, nil, err
 	}
 	now := m.now()
 	s := &session.Session{
@@ -247,11 +308,11 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request, o Origin) (*s
 		LastSeen:     now,
 	}
 	if err := m.c.Store.Put(r.Context(), s, s.Expiry(m.c.IdleTimeout)); err != nil {
-		return nil, fmt.Errorf("store session: %w", err)
+		return nil, nil, fmt.Errorf("store session: %w", err)
 	}
 	sealed, err := m.c.Sealer.Seal(purposeSession, []byte(s.ID), s.Absolute)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A session cookie (no Max-Age): the server decides expiry.
 	h.Add("Set-Cookie", m.cookie(m.c.CookieName, sealed, 0))
@@ -262,16 +323,49 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request, o Origin) (*s
 	}
 	h.Set("Location", target)
 	w.WriteHeader(http.StatusFound)
-	return s, nil
+	if s.Issuer != "" {
+		id.IssuerName = s.Issuer
+	}
+	id.ClientID = m.c.ClientID
+	id.Expiry = s.Expiry(m.c.IdleTimeout)
+	id.Fingerprint = identity.Fingerprint(s.ID)
+	return s, id, nil
 }
 
-func sanitize(s string) string {
+// providerRefusal is the error for a callback carrying error=code (RFC
+// 6749 §4.1.2.1). The provider's own trouble is a 502; anything else
+// (access_denied, login_required, consent_required, a code nobody
+// defined) is the provider refusing this user, shown with its sanitized
+// code.
+func providerRefusal(raw string) *Error {
+	code := errorCode(raw)
+	switch code {
+	case "server_error", "temporarily_unavailable":
+		return &Error{Reason: ReasonProviderError, Detail: "the provider answered " + code, Err: fmt.Errorf("the provider answered %s", code)}
+	}
+	return &Error{Reason: ReasonProviderDenied, Detail: "the provider answered " + code, Err: fmt.Errorf("the provider answered %s", code)}
+}
+
+// errorCode keeps at most 64 of the characters RFC 6749 allows in an error
+// code (%x20-21 / %x23-5B / %x5D-7E); others become "?".
+func errorCode(s string) string {
+	s = truncate(s, 64)
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
 			return '?'
 		}
 		return r
 	}, s)
+}
+
+// visibleASCII reports whether s is only VSCHAR (%x20-7E).
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // tokenResponse is the token endpoint's answer.
@@ -292,6 +386,20 @@ func (t *tokenResponse) expiry(now time.Time, c Claims) time.Time {
 		return exp
 	}
 	return now.Add(5 * time.Minute)
+}
+
+// tokenError is the token endpoint's refusal: its status and sanitized
+// error code ("" when the body was not a JSON error).
+type tokenError struct {
+	status int
+	code   string
+}
+
+func (e *tokenError) Error() string {
+	if e.code == "" {
+		return fmt.Sprintf("token endpoint: status %d, unreadable body", e.status)
+	}
+	return fmt.Sprintf("token endpoint: status %d, error %q", e.status, e.code)
 }
 
 func (m *Manager) token(ctx context.Context, form url.Values) (*tokenResponse, error) {
@@ -318,10 +426,13 @@ func (m *Manager) token(ctx context.Context, form url.Values) (*tokenResponse, e
 	}
 	var t tokenResponse
 	if err := json.Unmarshal(body, &t); err != nil {
+		if resp.StatusCode != http.StatusOK {
+			return nil, &tokenError{status: resp.StatusCode}
+		}
 		return nil, fmt.Errorf("token endpoint: status %d, unreadable body", resp.StatusCode)
 	}
 	if resp.StatusCode != http.StatusOK || t.Error != "" {
-		return nil, fmt.Errorf("token endpoint: status %d, error %q", resp.StatusCode, truncate(sanitize(t.Error), 64))
+		return nil, &tokenError{status: resp.StatusCode, code: errorCode(t.Error)}
 	}
 	if t.AccessToken == "" {
 		return nil, errors.New("token endpoint: no access_token")
@@ -453,9 +564,9 @@ func (m *Manager) doRefresh(ctx context.Context, s *session.Session) (*session.S
 	n := s.Clone()
 	claims := Claims(s.Claims)
 	if tok.IDToken != "" {
-		c, err := m.c.Provider.VerifyIDToken(rctx, tok.IDToken, m.c.ClientID, "")
+		c, err := m.verifyIDToken(rctx, tok.IDToken, "")
 		if err != nil {
-			return nil, &Error{Reason: ReasonRefreshFailed, Err: err}
+			return nil, &Error{Reason: ReasonRefreshFailed, Detail: detailOf(err), Err: err}
 		}
 		if c.String("sub") != claims.String("sub") {
 			return nil, fail(ReasonSubjectMismatch, "the refreshed ID token names another subject")
@@ -464,6 +575,11 @@ func (m *Manager) doRefresh(ctx context.Context, s *session.Session) (*session.S
 			if _, ok := c[k]; !ok {
 				c[k] = v
 			}
+		}
+		// The issuer's rules again, on the fresh claims: a user who has
+		// left the required group loses the session at the next refresh.
+		if _, err := m.identityOf(c, m.c.Provider.now()); err != nil {
+			return nil, err
 		}
 		claims = c
 		n.IDToken = tok.IDToken
@@ -482,30 +598,83 @@ func (m *Manager) doRefresh(ctx context.Context, s *session.Session) (*session.S
 	return n, nil
 }
 
-// Identity turns a session into the request's identity.
-func (m *Manager) Identity(s *session.Session) *identity.Identity {
-	c := Claims(s.Claims)
-	id := &identity.Identity{
-		Method:      identity.MethodSession,
-		Issuer:      c.String("iss"),
-		IssuerName:  s.Issuer,
-		Subject:     c.String("sub"),
-		Name:        c.String("name"),
-		Groups:      c.Strings("groups"),
-		Roles:       c.Strings("roles"),
-		ClientID:    m.c.ClientID,
-		Expiry:      s.Expiry(m.c.IdleTimeout),
-		Claims:      s.Claims,
-		Fingerprint: identity.Fingerprint(s.ID),
+// verifyIDToken checks raw's signature, with the identity issuer's keys
+// or, for a provider given by URL, the provider's, and the relying party's
+// own checks (OpenID Connect Core §3.1.3.7: iss, sub, aud and azp naming
+// this client, and the nonce when one was sent). The issuer's rules follow
+// in identityOf.
+func (m *Manager) verifyIDToken(ctx context.Context, raw, nonce string) (Claims, error) {
+	var c Claims
+	if m.issuerKeys {
+		mc, err := m.c.Issuer.VerifyIDTokenSignature(ctx, raw)
+		if err != nil {
+			return nil, fromAuthn(err)
+		}
+		c = Claims(mc)
+	} else {
+		var err error
+		if c, err = m.c.Provider.verifiedClaims(ctx, raw); err != nil {
+			return nil, err
+		}
 	}
-	// An address the provider says is unverified is not an identity.
-	if v, ok := c["email_verified"].(bool); !ok || v {
-		id.Email = c.String("email")
+	if err := rpChecks(c, m.c.Provider.Meta.Issuer, m.c.ClientID, nonce); err != nil {
+		return nil, err
 	}
-	if ra, ok := c["realm_access"].(map[string]any); ok && len(id.Roles) == 0 {
-		id.Roles = Claims(ra).Strings("roles")
+	return c, nil
+}
+
+// identityOf applies the issuer's rules to session claims: with now not
+// zero also the token checks (exp, nbf, iat with the issuer's skew, the
+// lifetime cap), for claims just taken from an ID token.
+func (m *Manager) identityOf(c Claims, now time.Time) (*identity.Identity, error) {
+	id, err := m.c.Issuer.IdentityFromClaims(c, authn.ClaimsCheck{Audience: m.c.ClientID, Now: now, Method: identity.MethodSession})
+	if err != nil {
+		e := fromAuthn(err)
+		e.Subject = truncate(c.String("sub"), 255)
+		return nil, e
 	}
-	return id
+	return id, nil
+}
+
+func detailOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Detail
+	}
+	return ""
+}
+
+// Identity turns a session into the request's identity with the issuer's
+// claim rules (mapping, required claims, allowed domains, group overage),
+// which may have changed since the login: a refusal is an *Error with the
+// rule's reason.
+func (m *Manager) Identity(s *session.Session) (*identity.Identity, error) {
+	id, err := m.identityOf(s.Claims, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	if s.Issuer != "" {
+		id.IssuerName = s.Issuer
+	}
+	id.ClientID = m.c.ClientID
+	id.Expiry = s.Expiry(m.c.IdleTimeout)
+	id.Fingerprint = identity.Fingerprint(s.ID)
+	return id, nil
+}
+
+// Resolve is SessionFrom followed by Identity: the session of r and who it
+// is. A session the issuer's rules no longer admit is ended.
+func (m *Manager) Resolve(ctx context.Context, r *http.Request) (*session.Session, *identity.Identity, error) {
+	s, err := m.SessionFrom(ctx, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := m.Identity(s)
+	if err != nil {
+		_ = m.c.Store.Delete(ctx, s.ID)
+		return nil, nil, err
+	}
+	return s, id, nil
 }
 
 // Logout ends the session on r (if any) and clears its cookie. With

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -65,6 +66,18 @@ type Provider struct {
 // Discover fetches issuer's discovery document and key set. The document's
 // issuer must equal issuer exactly (OpenID Connect Discovery §4.3).
 func Discover(ctx context.Context, hc *http.Client, issuer string) (*Provider, error) {
+	return discover(ctx, hc, issuer, true)
+}
+
+// DiscoverEndpoints fetches issuer's discovery document only: for a
+// provider whose ID tokens are verified with the keys of an identity
+// issuer (Config.Issuer), which holds the one key cache of that issuer.
+// The Provider's own VerifyIDToken then fetches its keys on first use.
+func DiscoverEndpoints(ctx context.Context, hc *http.Client, issuer string) (*Provider, error) {
+	return discover(ctx, hc, issuer, false)
+}
+
+func discover(ctx context.Context, hc *http.Client, issuer string, keys bool) (*Provider, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -76,6 +89,9 @@ func Discover(ctx context.Context, hc *http.Client, issuer string) (*Provider, e
 		return nil, fmt.Errorf("discover %s: the document names issuer %q; it must be identical", issuer, meta.Issuer)
 	}
 	for name, v := range map[string]string{"authorization_endpoint": meta.AuthorizationEndpoint, "token_endpoint": meta.TokenEndpoint, "jwks_uri": meta.JWKSURI} {
+		if !keys && name == "jwks_uri" {
+			continue
+		}
 		if !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
 			return nil, fmt.Errorf("discover %s: %s %q is not an http(s) URL", issuer, name, v)
 		}
@@ -85,6 +101,10 @@ func Discover(ctx context.Context, hc *http.Client, issuer string) (*Provider, e
 		if len(meta.IDTokenAlgs) == 0 && a == jose.RS256 || slices.Contains(meta.IDTokenAlgs, string(a)) {
 			p.algs = append(p.algs, a)
 		}
+	}
+	if !keys {
+		// The identity issuer's algorithms apply, not the document's.
+		return p, nil
 	}
 	if len(p.algs) == 0 {
 		return nil, fmt.Errorf("discover %s: the provider signs ID tokens only with %v; edgegate accepts asymmetric algorithms (RS*, PS*, ES*, EdDSA)", issuer, meta.IDTokenAlgs)
@@ -269,14 +289,23 @@ func (c Claims) Strings(name string) []string {
 	return nil
 }
 
-// Time returns a NumericDate claim; ok is false when absent or not a number.
+// Time returns a NumericDate claim; ok is false when absent or not a
+// number. Numbers are json.Number (decoded here with UseNumber) or float64
+// (decoded by internal/authn, or by a session store from JSON).
 func (c Claims) Time(name string) (time.Time, bool) {
-	n, ok := c[name].(json.Number)
-	if !ok {
+	var f float64
+	switch n := c[name].(type) {
+	case json.Number:
+		var err error
+		if f, err = n.Float64(); err != nil {
+			return time.Time{}, false
+		}
+	case float64:
+		f = n
+	default:
 		return time.Time{}, false
 	}
-	f, err := n.Float64()
-	if err != nil {
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e11 {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(f), 0), true
@@ -284,38 +313,18 @@ func (c Claims) Time(name string) (time.Time, bool) {
 
 // VerifyIDToken checks an ID token as OpenID Connect Core §3.1.3.7 asks:
 // signature by a provider key, iss, aud (with azp), exp, iat, sub and, when
-// nonce is not "", the nonce.
+// nonce is not "", the nonce. The skew is Skew and the algorithms are the
+// ones the provider publishes: the Manager applies an identity issuer's
+// own rules instead (Config.Issuer).
 func (p *Provider) VerifyIDToken(ctx context.Context, raw, clientID, nonce string) (Claims, error) {
-	payload, err := p.verifySignature(ctx, raw)
+	c, err := p.verifiedClaims(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var c Claims
-	if err := dec.Decode(&c); err != nil || c == nil {
-		return nil, fail(ReasonMalformed, "claims are not a JSON object")
+	if err := rpChecks(c, p.Meta.Issuer, clientID, nonce); err != nil {
+		return nil, err
 	}
 	now := p.now()
-	for _, name := range []string{"iss", "sub", "aud", "exp", "iat"} {
-		if _, ok := c[name]; !ok {
-			return nil, fail(ReasonMissingClaim, "claim %s is missing", name)
-		}
-	}
-	if c.String("iss") != p.Meta.Issuer {
-		return nil, fail(ReasonWrongIssuer, "iss is %q, want %q", truncate(c.String("iss"), 200), p.Meta.Issuer)
-	}
-	if sub := c.String("sub"); sub == "" || len(sub) > 255 {
-		return nil, fail(ReasonMissingClaim, "sub is empty, not a string or longer than 255 bytes")
-	}
-	aud := c.Strings("aud")
-	if !slices.Contains(aud, clientID) {
-		return nil, fail(ReasonWrongAudience, "aud does not contain this client")
-	}
-	azp, hasAZP := c["azp"]
-	if (len(aud) > 1 || hasAZP) && azp != clientID {
-		return nil, fail(ReasonWrongAZP, "azp is not this client")
-	}
 	exp, ok := c.Time("exp")
 	if !ok {
 		return nil, fail(ReasonMalformed, "exp is not a number")
@@ -333,10 +342,53 @@ func (p *Provider) VerifyIDToken(ctx context.Context, raw, clientID, nonce strin
 	if nbf, ok := c.Time("nbf"); ok && nbf.After(now.Add(Skew)) {
 		return nil, fail(ReasonIssuedInFuture, "nbf is in the future")
 	}
-	if nonce != "" && c.String("nonce") != nonce {
-		return nil, fail(ReasonNonceMismatch, "nonce does not match the one sent")
+	return c, nil
+}
+
+// verifiedClaims checks raw's signature with the provider's keys and
+// decodes its claims.
+func (p *Provider) verifiedClaims(ctx context.Context, raw string) (Claims, error) {
+	payload, err := p.verifySignature(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var c Claims
+	if err := dec.Decode(&c); err != nil || c == nil {
+		return nil, fail(ReasonMalformed, "claims are not a JSON object")
 	}
 	return c, nil
+}
+
+// rpChecks are the relying party's own ID token checks, whoever verified
+// the signature and whatever issuer rules apply next: the claims OpenID
+// Connect requires, iss, sub, aud naming this client, azp, and the nonce
+// when one was sent.
+func rpChecks(c Claims, issuer, clientID, nonce string) error {
+	for _, name := range []string{"iss", "sub", "aud", "exp", "iat"} {
+		if _, ok := c[name]; !ok {
+			return fail(ReasonMissingClaim, "claim %s is missing", name)
+		}
+	}
+	if c.String("iss") != issuer {
+		return fail(ReasonWrongIssuer, "iss is %q, want %q", truncate(c.String("iss"), 200), issuer)
+	}
+	if sub := c.String("sub"); sub == "" || len(sub) > 255 {
+		return fail(ReasonMissingClaim, "sub is empty, not a string or longer than 255 bytes")
+	}
+	aud := c.Strings("aud")
+	if !slices.Contains(aud, clientID) {
+		return fail(ReasonWrongAudience, "aud does not contain this client")
+	}
+	azp, hasAZP := c["azp"]
+	if (len(aud) > 1 || hasAZP) && azp != clientID {
+		return fail(ReasonWrongAZP, "azp is not this client")
+	}
+	if nonce != "" && c.String("nonce") != nonce {
+		return fail(ReasonNonceMismatch, "nonce does not match the one sent")
+	}
+	return nil
 }
 
 var errTooLarge = errors.New("response larger than 1 MiB")

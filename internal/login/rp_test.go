@@ -38,7 +38,16 @@ type fakeOP struct {
 	nonce    string
 	issuer   string // discovery "issuer" override
 	refresh  int
+	// jwksHits counts key set fetches; tokenHits token endpoint requests.
+	jwksHits, tokenHits int
 }
+
+// Codes the fake token endpoint refuses as a real provider would: an
+// unknown code (400 invalid_grant) and a provider in trouble (500).
+const (
+	codeUnknown = "garbage"
+	codeBoom    = "boom"
+)
 
 // testKeys are made once: RSA generation dominates the run time otherwise.
 var testKeys = sync.OnceValue(func() []*rsa.PrivateKey {
@@ -80,6 +89,7 @@ func newFakeOP(t testing.TB) *fakeOP {
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
 		op.mu.Lock()
 		defer op.mu.Unlock()
+		op.jwksHits++
 		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: op.keys})
 	})
 	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
@@ -89,6 +99,19 @@ func newFakeOP(t testing.TB) *fakeOP {
 			return
 		}
 		_ = r.ParseForm()
+		op.mu.Lock()
+		op.tokenHits++
+		op.mu.Unlock()
+		switch r.Form.Get("code") {
+		case codeUnknown:
+			w.WriteHeader(400)
+			_, _ = w.Write([]byte(`{"error":"invalid_grant","error_description":"grant request is invalid"}`))
+			return
+		case codeBoom:
+			w.WriteHeader(500)
+			_, _ = w.Write([]byte(`<html>oops</html>`))
+			return
+		}
 		if r.Form.Get("grant_type") == "authorization_code" && r.Form.Get("code_verifier") == "" {
 			w.WriteHeader(400)
 			_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
@@ -205,6 +228,14 @@ var testOrigin = Origin{Scheme: "https", Host: "gw.example"}
 // and the session cookie.
 func (e *rpEnv) login(t testing.TB) (*session.Session, *http.Cookie, error) {
 	t.Helper()
+	s, _, cookie, err := e.callback(t, func(state string) string { return "code=c&state=" + url.QueryEscape(state) })
+	return s, cookie, err
+}
+
+// begin runs StartLogin and returns the login state cookie and the state
+// sent to the provider (whose nonce it records).
+func (e *rpEnv) begin(t testing.TB) (*http.Cookie, string) {
+	t.Helper()
 	rec := httptest.NewRecorder()
 	if err := e.m.StartLogin(rec, httptest.NewRequest("GET", "https://gw.example/.edgegate/login?rd=/app", nil), testOrigin, "/app"); err != nil {
 		t.Fatal(err)
@@ -220,25 +251,32 @@ func (e *rpEnv) login(t testing.TB) (*session.Session, *http.Cookie, error) {
 	e.op.mu.Lock()
 	e.op.nonce = q.Get("nonce")
 	e.op.mu.Unlock()
-	var state *http.Cookie
 	for _, c := range rec.Result().Cookies() {
 		if c.Name == "__Host-eg-login" {
-			state = c
+			return c, q.Get("state")
 		}
 	}
-	if state == nil {
-		t.Fatal("no login state cookie")
-	}
-	req := httptest.NewRequest("GET", "https://gw.example/.edgegate/callback?code=c&state="+url.QueryEscape(q.Get("state")), nil)
+	t.Fatal("no login state cookie")
+	return nil, ""
+}
+
+// callback starts a login and comes back to the callback with the query
+// made by query from the state, as the provider would send the browser.
+func (e *rpEnv) callback(t testing.TB, query func(state string) string) (*session.Session, *httptest.ResponseRecorder, *http.Cookie, error) {
+	t.Helper()
+	state, sv := e.begin(t)
+	req := httptest.NewRequest("GET", "https://gw.example/.edgegate/callback", nil)
+	// Set, not parsed: the fuzz test sends what a request line could not.
+	req.URL.RawQuery = query(sv)
 	req.AddCookie(state)
-	rec = httptest.NewRecorder()
-	s, err := e.m.Callback(rec, req, testOrigin)
+	rec := httptest.NewRecorder()
+	s, _, err := e.m.Callback(rec, req, testOrigin)
 	for _, c := range rec.Result().Cookies() {
 		if c.Name == "__Host-eg" && c.Value != "" {
-			return s, c, err
+			return s, rec, c, err
 		}
 	}
-	return s, nil, err
+	return s, rec, nil, err
 }
 
 func (e *rpEnv) request(c *http.Cookie) *http.Request {
@@ -335,8 +373,8 @@ func TestRPChecks(t *testing.T) {
 				if err != nil || got.ID != s.ID {
 					t.Fatalf("session not found from its cookie: %v", err)
 				}
-				if id := e.m.Identity(got); id.Subject != "alice" || id.Email != "alice@example.com" || len(id.Groups) != 1 {
-					t.Errorf("identity %+v", id)
+				if id, err := e.m.Identity(got); err != nil || id.Subject != "alice" || id.Email != "alice@example.com" || len(id.Groups) != 1 {
+					t.Errorf("identity %+v (%v)", id, err)
 				}
 				return
 			}
@@ -486,7 +524,7 @@ func TestCallbackState(t *testing.T) {
 			if c.cookie != nil {
 				req.AddCookie(c.cookie)
 			}
-			if _, err := e.m.Callback(httptest.NewRecorder(), req, testOrigin); ReasonOf(err) != c.want {
+			if _, _, err := e.m.Callback(httptest.NewRecorder(), req, testOrigin); ReasonOf(err) != c.want {
 				t.Fatalf("reason %q (%v), want %q", ReasonOf(err), err, c.want)
 			}
 		})
@@ -495,7 +533,7 @@ func TestCallbackState(t *testing.T) {
 		e.advance(11 * time.Minute)
 		req := httptest.NewRequest("GET", "/.edgegate/callback?code=c&state=x", nil)
 		req.AddCookie(state)
-		if _, err := e.m.Callback(httptest.NewRecorder(), req, testOrigin); ReasonOf(err) != ReasonStateExpired {
+		if _, _, err := e.m.Callback(httptest.NewRecorder(), req, testOrigin); ReasonOf(err) != ReasonStateExpired {
 			t.Fatalf("reason %q, want state_expired", ReasonOf(err))
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgegate/edgegate/internal/identity"
 	"github.com/edgegate/edgegate/internal/session"
 )
 
@@ -21,6 +22,7 @@ type Whoami struct {
 	Name           string    `json:"name,omitempty"`
 	Groups         []string  `json:"groups,omitempty"`
 	Roles          []string  `json:"roles,omitempty"`
+	Scopes         []string  `json:"scopes,omitempty"`
 	SessionCreated time.Time `json:"session_created"`
 	SessionExpires time.Time `json:"session_expires"`
 	AbsoluteExpiry time.Time `json:"session_absolute_expiry"`
@@ -28,12 +30,11 @@ type Whoami struct {
 	Refreshes      int       `json:"refreshes"`
 }
 
-// WhoamiOf describes s.
-func (m *Manager) WhoamiOf(s *session.Session) Whoami {
-	id := m.Identity(s)
+// WhoamiOf describes s, whose identity is id (from Resolve or Identity).
+func (m *Manager) WhoamiOf(s *session.Session, id *identity.Identity) Whoami {
 	return Whoami{
 		Method: string(id.Method), Issuer: id.Issuer, IssuerName: id.IssuerName, Subject: id.Subject,
-		Email: id.Email, Name: id.Name, Groups: id.Groups, Roles: id.Roles,
+		Email: id.Email, Name: id.Name, Groups: id.Groups, Roles: id.Roles, Scopes: id.Scopes,
 		SessionCreated: s.Created, SessionExpires: s.Expiry(m.c.IdleTimeout), AbsoluteExpiry: s.Absolute,
 		TokenExpires: s.TokenExpiry, Refreshes: s.Refreshed,
 	}
@@ -47,6 +48,7 @@ var whoamiPage = template.Must(template.New("whoami").Parse(`<!doctype html><htm
 {{if .Name}}<dt>Name</dt><dd id=name>{{.Name}}</dd>{{end}}
 <dt>Groups</dt><dd id=groups>{{range $i, $g := .Groups}}{{if $i}}, {{end}}{{$g}}{{end}}</dd>
 <dt>Roles</dt><dd id=roles>{{range $i, $g := .Roles}}{{if $i}}, {{end}}{{$g}}{{end}}</dd>
+{{if .Scopes}}<dt>Scopes</dt><dd id=scopes>{{range $i, $g := .Scopes}}{{if $i}}, {{end}}{{$g}}{{end}}</dd>{{end}}
 <dt>Session expires</dt><dd id=session-expires>{{.SessionExpires.UTC.Format "2006-01-02T15:04:05Z07:00"}}</dd>
 <dt>Token expires</dt><dd id=token-expires>{{.TokenExpires.UTC.Format "2006-01-02T15:04:05Z07:00"}}</dd>
 <dt>Refreshes</dt><dd id=refreshes>{{.Refreshes}}</dd>
@@ -54,8 +56,8 @@ var whoamiPage = template.Must(template.New("whoami").Parse(`<!doctype html><htm
 `))
 
 // ServeWhoami writes the whoami page (HTML for browsers, JSON otherwise).
-func (m *Manager) ServeWhoami(w http.ResponseWriter, r *http.Request, s *session.Session) {
-	info := m.WhoamiOf(s)
+func (m *Manager) ServeWhoami(w http.ResponseWriter, r *http.Request, s *session.Session, id *identity.Identity) {
+	info := m.WhoamiOf(s, id)
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/common/types"
@@ -28,44 +29,66 @@ type Request struct {
 	RawQuery string
 	Scheme   string
 	ClientIP netip.Addr
-	// Header is the request header after hygiene.
+	// Header is the request header after hygiene. Its keys are in
+	// canonical form (X-Env), as net/http delivers them and http.Header's
+	// methods keep them: request.headers["x-env"] looks up "X-Env" only.
 	Header http.Header
 }
 
-// Input is the data of one decision. It caches the values it builds for
-// expressions (lists, maps, strings), so every rule of one decision shares
-// them; do not change its fields after the first evaluation, and do not
-// share one Input between goroutines.
+// Input is the data of one decision. Evaluation copies what it needs from
+// it and keeps no reference, so an Input may live on the stack and be
+// reused as soon as the call returns.
 type Input struct {
 	// Identity is the caller; nil means anonymous.
 	Identity *identity.Identity
 	Request  Request
 	// Time is the decision time (the time variable).
 	Time time.Time
-
-	ready bool
-	act   activation
 }
 
-func (in *Input) activation() *activation {
-	if !in.ready {
-		in.ready = true
-		id := in.Identity
-		if id == nil {
-			id = &identity.Anonymous
-		}
-		in.act.ident.id = id
-		in.act.req.r = &in.Request
-		in.act.now = types.Timestamp{Time: in.Time}
-	}
-	return &in.act
-}
-
-// activation resolves the three variables without any per-request map.
+// activation serves the three variables of one evaluation (one decision or
+// derivation, all its rules) without any per-request map. It caches the
+// values it builds for expressions (lists, maps, strings), so the rules of
+// one decision share them. Activations are pooled (actPool): a decision
+// allocates none.
 type activation struct {
 	ident identityVal
 	req   requestVal
-	now   ref.Val
+	t     time.Time
+	// now is t as a CEL value, boxed on first use.
+	now ref.Val
+}
+
+// reset points a at in, dropping every value cached for a previous input.
+func (a *activation) reset(in *Input) {
+	*a = activation{t: in.Time}
+	a.ident.id = in.Identity
+	if a.ident.id == nil {
+		a.ident.id = &identity.Anonymous
+	}
+	a.req.r = in.Request
+	a.req.headers.h = in.Request.Header
+}
+
+// actPool recycles activations. Each RouteRules, Roles and Program has its
+// own, so no pool is shared process-wide.
+type actPool struct{ p sync.Pool }
+
+func (p *actPool) get(in *Input) *activation {
+	a, _ := p.p.Get().(*activation)
+	if a == nil {
+		a = new(activation)
+	}
+	a.reset(in)
+	return a
+}
+
+// put returns a, holding no reference to the request or identity any more.
+// Nothing an evaluation returns refers to a: results are booleans and
+// integers, and errors carry their message formatted.
+func (p *actPool) put(a *activation) {
+	*a = activation{}
+	p.p.Put(a)
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -75,7 +98,20 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case "request":
 		return &a.req, true
 	case "time":
+		if a.now == nil {
+			a.now = types.Timestamp{Time: a.t}
+		}
 		return a.now, true
+	}
+	// A field variable (see envs): "identity.email", "request.path".
+	if rest, ok := strings.CutPrefix(name, "identity."); ok {
+		if v := a.ident.field(rest); v != nil {
+			return v, true
+		}
+	} else if rest, ok := strings.CutPrefix(name, "request."); ok {
+		if v := a.req.field(rest); v != nil {
+			return v, true
+		}
 	}
 	return nil, false
 }
@@ -84,18 +120,58 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 
 var errNoConversion = errors.New("policy objects cannot be converted")
 
-// identityVal is the identity variable. Lists and maps are wrapped on
-// first use.
+// identityVal is the identity variable. Its lists read the identity in
+// place; claims are wrapped on first use.
 type identityVal struct {
-	id                           *identity.Identity
-	groups, roles, scopes, claim ref.Val
+	id                    *identity.Identity
+	groups, roles, scopes strList
+	claim                 ref.Val
 }
 
-func (v *identityVal) list(cache *ref.Val, s []string) ref.Val {
-	if *cache == nil {
-		*cache = types.NewStringList(types.DefaultTypeAdapter, s)
+// field returns the field called name, or nil if there is none
+// (identityFields declares the names).
+func (v *identityVal) field(name string) ref.Val {
+	id := v.id
+	switch name {
+	case "subject":
+		return types.String(id.Subject)
+	case "email":
+		return types.String(id.Email)
+	case "name":
+		return types.String(id.Name)
+	case "issuer":
+		return types.String(id.Issuer)
+	case "issuer_name":
+		return types.String(id.IssuerName)
+	case "client_id":
+		return types.String(id.ClientID)
+	case "service_name":
+		return types.String(id.ServiceName)
+	case "method":
+		return types.String(id.Method)
+	case "groups":
+		return v.list(&v.groups, id.Groups)
+	case "roles":
+		return v.list(&v.roles, id.Roles)
+	case "scopes":
+		return v.list(&v.scopes, id.Scopes)
+	case "service":
+		return types.Bool(id.Service)
+	case "authenticated":
+		return types.Bool(id.Authenticated())
+	case "claims":
+		return v.claimsVal()
+	case "expiry":
+		return types.Timestamp{Time: id.Expiry}
 	}
-	return *cache
+	return nil
+}
+
+// list points l at s (read from id on every use, so Derive's new roles
+// show) and returns it.
+func (v *identityVal) list(l *strList, s []string) ref.Val {
+	l.s = s
+	return l
 }
 
 func (v *identityVal) claimsVal() ref.Val {
@@ -122,9 +198,46 @@ func (v *identityVal) Value() any              { return v }
 
 // requestVal is the request variable.
 type requestVal struct {
-	r                        *Request
-	ip                       string
-	segments, query, headers ref.Val
+	r        Request
+	ip       string
+	segments segList
+	query    ref.Val
+	headers  headerMap
+	// strs holds the string fields once boxed (field numbers them).
+	strs [5]ref.Val
+}
+
+// field returns the field called name, or nil if there is none
+// (requestFields declares the names). Strings are boxed once per
+// activation (slots in strs): rules test the method and the path again and
+// again.
+func (v *requestVal) field(name string) ref.Val {
+	switch name {
+	case "method":
+		return v.str(0, v.r.Method)
+	case "host":
+		return v.str(1, v.r.Host)
+	case "path":
+		return v.str(2, v.r.Path)
+	case "scheme":
+		return v.str(3, v.r.Scheme)
+	case "client_ip":
+		return v.str(4, v.clientIP())
+	case "segments":
+		return v.segmentsVal()
+	case "query":
+		return v.queryVal()
+	case "headers":
+		return &v.headers
+	}
+	return nil
+}
+
+func (v *requestVal) str(slot int, s string) ref.Val {
+	if v.strs[slot] == nil {
+		v.strs[slot] = types.String(s)
+	}
+	return v.strs[slot]
 }
 
 func (v *requestVal) clientIP() string {
@@ -135,14 +248,8 @@ func (v *requestVal) clientIP() string {
 }
 
 func (v *requestVal) segmentsVal() ref.Val {
-	if v.segments == nil {
-		var segs []string
-		if p := strings.Trim(v.r.Path, "/"); p != "" {
-			segs = strings.Split(p, "/")
-		}
-		v.segments = types.NewStringList(types.DefaultTypeAdapter, segs)
-	}
-	return v.segments
+	v.segments = newSegList(v.r.Path)
+	return &v.segments
 }
 
 func (v *requestVal) queryVal() ref.Val {
@@ -156,20 +263,6 @@ func (v *requestVal) queryVal() ref.Val {
 		v.query = types.NewRefValMap(types.DefaultTypeAdapter, m)
 	}
 	return v.query
-}
-
-// headersVal maps lower-case header names to their values joined with
-// ", ", the HTTP way of combining repeated fields: a client cannot satisfy
-// an equality test by sending the header twice.
-func (v *requestVal) headersVal() ref.Val {
-	if v.headers == nil {
-		m := make(map[string]string, len(v.r.Header))
-		for k, vals := range v.r.Header {
-			m[strings.ToLower(k)] = strings.Join(vals, ", ")
-		}
-		v.headers = types.NewStringStringMap(types.DefaultTypeAdapter, m)
-	}
-	return v.headers
 }
 
 func (v *requestVal) ConvertToNative(reflect.Type) (any, error) { return nil, errNoConversion }

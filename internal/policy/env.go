@@ -4,9 +4,14 @@
 // Expressions are compiled once (Compile, or a Cache that reuses programs
 // across reloads by content) and evaluated per request over typed
 // variables: identity, request and time. The variables are served by a
-// custom activation that reads the request and identity directly and builds
-// list and map values only when an expression touches them, so evaluation
-// does not convert the request into map[string]any or use reflection.
+// custom activation that reads the request and identity directly: every
+// field is also a variable of its own (identity.email), lists and the
+// headers map read the Input in place, so evaluation does not convert the
+// request into map[string]any or use reflection. One activation, taken
+// from a pool, serves all the rules of a decision, so a decision allocates
+// only the strings it boxes; and the rules of a route are also folded into
+// few programs (fold.go), so a decision pays cel-go's per-evaluation price
+// once, not once per rule.
 //
 // The package knows nothing of the configuration file: package config calls
 // Check to report errors at validation, and the gateway builds a Set from
@@ -16,6 +21,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -23,6 +29,8 @@ import (
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+
+	"github.com/edgegate/edgegate/internal/identity"
 )
 
 // CostLimit bounds the work one expression may do: the static estimate at
@@ -100,70 +108,72 @@ const (
 	maxHeaderKeys = 256
 )
 
+// identityFields are the fields of identity: their types, size bounds and
+// presence tests. Their values come from identityVal.field.
 func identityFields() map[string]field {
-	str := func(f func(*identityVal) string) field {
+	str := func(f func(*identity.Identity) string) field {
 		return field{typ: types.StringType, size: maxStringLen,
-			get:   func(o any) ref.Val { return types.String(f(o.(*identityVal))) },
-			isSet: func(o any) bool { return f(o.(*identityVal)) != "" }}
+			isSet: func(o any) bool { return f(o.(*identityVal).id) != "" }}
 	}
-	list := func(f func(*identityVal) ref.Val, n func(*identityVal) int) field {
+	list := func(f func(*identity.Identity) []string) field {
 		return field{typ: types.NewListType(types.StringType), size: maxListItems,
-			get:   func(o any) ref.Val { return f(o.(*identityVal)) },
-			isSet: func(o any) bool { return n(o.(*identityVal)) > 0 }}
+			isSet: func(o any) bool { return len(f(o.(*identityVal).id)) > 0 }}
 	}
-	boolean := func(f func(*identityVal) bool) field {
-		return field{typ: types.BoolType,
-			get:   func(o any) ref.Val { return types.Bool(f(o.(*identityVal))) },
-			isSet: func(o any) bool { return f(o.(*identityVal)) }}
+	boolean := func(f func(*identity.Identity) bool) field {
+		return field{typ: types.BoolType, isSet: func(o any) bool { return f(o.(*identityVal).id) }}
 	}
-	return map[string]field{
-		"subject":      str(func(v *identityVal) string { return v.id.Subject }),
-		"email":        str(func(v *identityVal) string { return v.id.Email }),
-		"name":         str(func(v *identityVal) string { return v.id.Name }),
-		"issuer":       str(func(v *identityVal) string { return v.id.Issuer }),
-		"issuer_name":  str(func(v *identityVal) string { return v.id.IssuerName }),
-		"client_id":    str(func(v *identityVal) string { return v.id.ClientID }),
-		"service_name": str(func(v *identityVal) string { return v.id.ServiceName }),
-		"method":       str(func(v *identityVal) string { return string(v.id.Method) }),
-		"groups": list(func(v *identityVal) ref.Val { return v.list(&v.groups, v.id.Groups) },
-			func(v *identityVal) int { return len(v.id.Groups) }),
-		"roles": list(func(v *identityVal) ref.Val { return v.list(&v.roles, v.id.Roles) },
-			func(v *identityVal) int { return len(v.id.Roles) }),
-		"scopes": list(func(v *identityVal) ref.Val { return v.list(&v.scopes, v.id.Scopes) },
-			func(v *identityVal) int { return len(v.id.Scopes) }),
-		"service":       boolean(func(v *identityVal) bool { return v.id.Service }),
-		"authenticated": boolean(func(v *identityVal) bool { return v.id.Authenticated() }),
+	fs := map[string]field{
+		"subject":       str(func(id *identity.Identity) string { return id.Subject }),
+		"email":         str(func(id *identity.Identity) string { return id.Email }),
+		"name":          str(func(id *identity.Identity) string { return id.Name }),
+		"issuer":        str(func(id *identity.Identity) string { return id.Issuer }),
+		"issuer_name":   str(func(id *identity.Identity) string { return id.IssuerName }),
+		"client_id":     str(func(id *identity.Identity) string { return id.ClientID }),
+		"service_name":  str(func(id *identity.Identity) string { return id.ServiceName }),
+		"method":        str(func(id *identity.Identity) string { return string(id.Method) }),
+		"groups":        list(func(id *identity.Identity) []string { return id.Groups }),
+		"roles":         list(func(id *identity.Identity) []string { return id.Roles }),
+		"scopes":        list(func(id *identity.Identity) []string { return id.Scopes }),
+		"service":       boolean(func(id *identity.Identity) bool { return id.Service }),
+		"authenticated": boolean(func(id *identity.Identity) bool { return id.Authenticated() }),
 		"claims": {typ: types.NewMapType(types.StringType, types.DynType), size: maxListItems,
-			get:   func(o any) ref.Val { return o.(*identityVal).claimsVal() },
 			isSet: func(o any) bool { return len(o.(*identityVal).id.Claims) > 0 }},
 		"expiry": {typ: types.TimestampType,
-			get:   func(o any) ref.Val { return types.Timestamp{Time: o.(*identityVal).id.Expiry} },
 			isSet: func(o any) bool { return !o.(*identityVal).id.Expiry.IsZero() }},
 	}
+	for name, f := range fs {
+		f.get = func(o any) ref.Val { return o.(*identityVal).field(name) }
+		fs[name] = f
+	}
+	return fs
 }
 
+// requestFields are the fields of request; their values come from
+// requestVal.field.
 func requestFields() map[string]field {
-	str := func(f func(*requestVal) string, size uint64) field {
+	str := func(f func(*Request) string, size uint64) field {
 		return field{typ: types.StringType, size: size,
-			get:   func(o any) ref.Val { return types.String(f(o.(*requestVal))) },
-			isSet: func(o any) bool { return f(o.(*requestVal)) != "" }}
+			isSet: func(o any) bool { return f(&o.(*requestVal).r) != "" }}
 	}
-	return map[string]field{
-		"method":    str(func(v *requestVal) string { return v.r.Method }, 64),
-		"host":      str(func(v *requestVal) string { return v.r.Host }, 256),
-		"path":      str(func(v *requestVal) string { return v.r.Path }, maxStringLen),
-		"scheme":    str(func(v *requestVal) string { return v.r.Scheme }, 8),
-		"client_ip": str(func(v *requestVal) string { return v.clientIP() }, 64),
+	fs := map[string]field{
+		"method": str(func(r *Request) string { return r.Method }, 64),
+		"host":   str(func(r *Request) string { return r.Host }, 256),
+		"path":   str(func(r *Request) string { return r.Path }, maxStringLen),
+		"scheme": str(func(r *Request) string { return r.Scheme }, 8),
+		"client_ip": {typ: types.StringType, size: 64,
+			isSet: func(o any) bool { return o.(*requestVal).r.ClientIP.IsValid() }},
 		"segments": {typ: types.NewListType(types.StringType), size: maxStringLen / 2,
-			get:   func(o any) ref.Val { return o.(*requestVal).segmentsVal() },
 			isSet: func(o any) bool { return o.(*requestVal).r.Path != "/" }},
 		"query": {typ: types.NewMapType(types.StringType, types.NewListType(types.StringType)), size: maxStringLen / 2,
-			get:   func(o any) ref.Val { return o.(*requestVal).queryVal() },
 			isSet: func(o any) bool { return o.(*requestVal).r.RawQuery != "" }},
 		"headers": {typ: types.NewMapType(types.StringType, types.StringType), size: maxHeaderKeys,
-			get:   func(o any) ref.Val { return o.(*requestVal).headersVal() },
 			isSet: func(o any) bool { return len(o.(*requestVal).r.Header) > 0 }},
 	}
+	for name, f := range fs {
+		f.get = func(o any) ref.Val { return o.(*requestVal).field(name) }
+		fs[name] = f
+	}
+	return fs
 }
 
 // provider declares the two object types to the checker and hands the
@@ -236,6 +246,10 @@ type estimator struct{ p *provider }
 
 func (e estimator) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 	path := n.Path()
+	if len(path) > 0 && strings.Contains(path[0], ".") {
+		// A field variable ("identity.groups"): the path of its field.
+		path = append(strings.Split(path[0], "."), path[1:]...)
+	}
 	if len(path) < 2 {
 		return nil
 	}
@@ -288,14 +302,27 @@ var envs = sync.OnceValues(func() (*env, error) {
 		cel.CrossTypeNumericComparisons(true),
 		cel.OptionalTypes(),
 	}
+	// Every field is also a variable of its own, named by its path: the
+	// checker turns identity.email into a reference to the variable
+	// "identity.email", which the activation answers in one lookup instead
+	// of resolving identity and then selecting its field. Presence tests
+	// (has(identity.email)) still select the field of the object.
+	fieldDecls := func(prefix, typeName string) []cel.EnvOption {
+		var out []cel.EnvOption
+		for name, f := range p.objects[typeName] {
+			out = append(out, cel.Variable(prefix+"."+name, f.typ))
+		}
+		return out
+	}
+	base = append(base, fieldDecls("identity", identityTypeName)...)
 	ident, err := cel.NewEnv(base...)
 	if err != nil {
 		return nil, fmt.Errorf("build identity environment: %w", err)
 	}
-	rule, err := cel.NewEnv(append(base,
+	rule, err := cel.NewEnv(append(slices.Clip(base), append(fieldDecls("request", requestTypeName),
 		cel.Variable("request", requestType),
 		cel.Variable("time", types.TimestampType),
-	)...)
+	)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("build rule environment: %w", err)
 	}
@@ -310,6 +337,9 @@ type Program struct {
 	// MaxCost is the static worst-case cost estimate.
 	MaxCost uint64
 	prog    cel.Program
+	acts    actPool
+	// metered: the cost limit is also enforced at run time.
+	metered bool
 }
 
 // Check compiles src to report its errors, without keeping the program.
@@ -364,7 +394,8 @@ func Compile(src string, kind Kind) (prog *Program, err error) {
 		return nil, &CompileError{Msg: fmt.Sprintf("the expression may cost up to %d, over the limit of %d; avoid nested comprehensions and regular expressions over large inputs", est.Max, CostLimit)}
 	}
 	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	if est.Max > meterAbove {
+	metered := est.Max > meterAbove
+	if metered {
 		// Metering roughly doubles the cost of an evaluation, so it is
 		// kept for expressions whose cost can grow enough with their
 		// input to matter; the others are linear in inputs the gateway
@@ -375,13 +406,19 @@ func Compile(src string, kind Kind) (prog *Program, err error) {
 	if err != nil {
 		return nil, &CompileError{Msg: err.Error()}
 	}
-	return &Program{Source: src, Kind: kind, MaxCost: est.Max, prog: p}, nil
+	return &Program{Source: src, Kind: kind, MaxCost: est.Max, prog: p, metered: metered}, nil
 }
 
 // Eval runs the program over in. An error (a missing map key, a bad
 // conversion, the cost limit) is returned as is; callers fail closed.
 func (p *Program) Eval(in *Input) (bool, error) {
-	out, _, err := p.prog.Eval(in.activation())
+	act := p.acts.get(in)
+	defer p.acts.put(act)
+	return p.evalAct(act)
+}
+
+func (p *Program) evalAct(act *activation) (bool, error) {
+	out, _, err := p.prog.Eval(act)
 	if err != nil {
 		return false, err
 	}

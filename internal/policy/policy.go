@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/edgegate/edgegate/internal/identity"
@@ -55,6 +56,21 @@ type RouteRules struct {
 	// allow rules; authenticated routes need an allow rule to hold.
 	Public      bool
 	Allow, Deny []Rule
+
+	// fold holds the folded programs (fold.go), built on first use or by
+	// Prepare; Allow and Deny must not change after that.
+	fold struct {
+		once  sync.Once
+		steps []foldStep
+	}
+	acts actPool
+}
+
+// Prepare compiles the folded programs Decide uses (about a millisecond
+// for ten rules), so that the first request does not wait for it. Decide
+// calls it itself when needed.
+func (rr *RouteRules) Prepare() {
+	rr.fold.once.Do(func() { rr.fold.steps = ruleSteps(rr) })
 }
 
 // Decide applies the route's rules to in. Deny rules run first and any
@@ -62,8 +78,32 @@ type RouteRules struct {
 // since it cannot be shown not to apply. Then the first allow rule that
 // holds lets the request in. An allow rule that fails does not allow; when
 // none allows and one failed, the decision is eval_error.
+//
+// The rules run folded (see fold.go); when a folded program fails, they
+// run again one by one, so the decision and the rule it names are those of
+// the plain loop. All the rules of a decision share one activation, so a
+// list, map or string built for one serves the others.
 func (rr *RouteRules) Decide(in *Input) Decision {
-	return rr.decide(in, nil)
+	rr.Prepare()
+	act := rr.acts.get(in)
+	defer rr.acts.put(act)
+	nd := len(rr.Deny)
+	for i := range rr.fold.steps {
+		k, err := rr.fold.steps[i].first(act)
+		switch {
+		case err != nil:
+			return rr.decide(act, nil)
+		case k < 0:
+			continue
+		case k < nd:
+			return Decision{Reason: ReasonDeniedBy, Rule: rr.Deny[k].Name}
+		}
+		return Decision{Allow: true, Reason: ReasonAllowedBy, Rule: rr.Allow[k-nd].Name}
+	}
+	if len(rr.Allow) == 0 && rr.Public {
+		return Decision{Allow: true, Reason: ReasonPublic}
+	}
+	return Decision{Reason: ReasonNoAllowRule}
 }
 
 // RuleResult is one rule's outcome in an explanation.
@@ -81,12 +121,15 @@ type RuleResult struct {
 // Explain is Decide that also reports every rule, each evaluated even
 // after the decision is known (shown as such).
 func (rr *RouteRules) Explain(in *Input) (Decision, []RuleResult) {
+	act := rr.acts.get(in)
+	defer rr.acts.put(act)
 	var out []RuleResult
-	d := rr.decide(in, &out)
+	d := rr.decide(act, &out)
 	return d, out
 }
 
-func (rr *RouteRules) decide(in *Input, trace *[]RuleResult) Decision {
+// decide is the plain loop, one evaluation per rule.
+func (rr *RouteRules) decide(act *activation, trace *[]RuleResult) Decision {
 	var d Decision
 	decided := false
 	note := func(effect string, r Rule, ok bool, err error) {
@@ -100,7 +143,7 @@ func (rr *RouteRules) decide(in *Input, trace *[]RuleResult) Decision {
 		*trace = append(*trace, res)
 	}
 	for _, r := range rr.Deny {
-		ok, err := r.Program.Eval(in)
+		ok, err := r.Program.evalAct(act)
 		note("deny", r, ok, err)
 		if decided {
 			continue
@@ -117,7 +160,7 @@ func (rr *RouteRules) decide(in *Input, trace *[]RuleResult) Decision {
 	}
 	var failed *Decision
 	for _, r := range rr.Allow {
-		ok, err := r.Program.Eval(in)
+		ok, err := r.Program.evalAct(act)
 		note("allow", r, ok, err)
 		if decided {
 			continue
@@ -163,6 +206,8 @@ type Service struct {
 type Roles struct {
 	Roles    []Role
 	Services []Service
+
+	acts actPool
 }
 
 // Empty reports whether nothing is ever derived.
@@ -214,50 +259,73 @@ func (p *Roles) derive(id *identity.Identity, trace *[]RuleResult) (*identity.Id
 		}
 		*trace = append(*trace, res)
 	}
-	cp := *id
-	in := Input{Identity: &cp}
+	serviceRule := func(i int) string { return "policy.services[" + strconv.Itoa(i) + "]" }
+	// The expressions read id until something is derived; only then is it
+	// copied, so an identity that gains nothing costs no copy.
+	act := p.acts.get(&Input{Identity: id})
+	defer p.acts.put(act)
+	var cp *identity.Identity
+	change := func() {
+		if cp != nil {
+			return
+		}
+		c := *id
+		cp = &c
+		// The activation reads identity.roles and service_name from cp
+		// from now on; its other cached values (groups, claims) are cp's
+		// too.
+		act.ident.id = cp
+		// Room for every role that can be added, so they append in place
+		// (the slice is new: id.Roles is never written).
+		n := len(id.Roles) + len(p.Roles)
+		for _, s := range p.Services {
+			n += len(s.Roles)
+		}
+		cp.Roles = append(make([]string, 0, n), id.Roles...)
+	}
 	matched := false
 	for i, s := range p.Services {
-		name := fmt.Sprintf("policy.services[%d]", i)
 		if matched {
 			if trace != nil {
-				*trace = append(*trace, RuleResult{Effect: "service", Name: name + " " + s.Name, Expr: s.Match.Source, Result: "skipped"})
+				*trace = append(*trace, RuleResult{Effect: "service", Name: serviceRule(i) + " " + s.Name, Expr: s.Match.Source, Result: "skipped"})
 			}
 			continue
 		}
-		ok, err := s.Match.Eval(&in)
-		note("service", name+" "+s.Name, s.Match.Source, ok, err)
+		ok, err := s.Match.evalAct(act)
+		if trace != nil {
+			note("service", serviceRule(i)+" "+s.Name, s.Match.Source, ok, err)
+		}
 		if err != nil {
-			return id, &DeriveError{Rule: name, Err: err}
+			return id, &DeriveError{Rule: serviceRule(i), Err: err}
 		}
 		if ok {
 			matched = true
+			change()
 			cp.ServiceName = s.Name
-			cp.Roles = appendNew(slices.Clip(id.Roles), s.Roles...)
+			cp.Roles = appendNew(cp.Roles, s.Roles...)
 		}
 	}
-	// The roles list may have grown: a fresh Input lets the role
-	// expressions see it.
-	in = Input{Identity: &cp}
-	roles := cp.Roles
 	for _, r := range p.Roles {
-		ok, err := r.Program.Eval(&in)
-		note("role", "policy.roles."+r.Name, r.Program.Source, ok, err)
+		ok, err := r.Program.evalAct(act)
+		if trace != nil {
+			note("role", "policy.roles."+r.Name, r.Program.Source, ok, err)
+		}
 		if err != nil {
 			return id, &DeriveError{Rule: "policy.roles." + r.Name, Err: err}
 		}
-		if ok && !slices.Contains(roles, r.Name) {
-			// Later roles may build on this one.
-			roles = appendNew(slices.Clip(roles), r.Name)
-			cp.Roles = roles
-			in = Input{Identity: &cp}
+		// Later roles may build on this one: identity.roles is read
+		// from act.ident.id at every use.
+		if ok && !slices.Contains(act.ident.id.Roles, r.Name) {
+			change()
+			cp.Roles = append(cp.Roles, r.Name)
 		}
 	}
-	cp.Roles = roles
-	if cp.ServiceName == id.ServiceName && len(cp.Roles) == len(id.Roles) {
+	if cp == nil || cp.ServiceName == id.ServiceName && len(cp.Roles) == len(id.Roles) {
 		return id, nil
 	}
-	return &cp, nil
+	// Whoever appends to the roles later gets a slice of their own.
+	cp.Roles = slices.Clip(cp.Roles)
+	return cp, nil
 }
 
 func appendNew(dst []string, add ...string) []string {
@@ -340,6 +408,19 @@ func (c *Cache) Stats() (programs, hits int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m), c.hits
+}
+
+// Prepare compiles the folded programs of every route, which Decide
+// otherwise builds on a route's first request.
+func (s *Set) Prepare() {
+	if s == nil {
+		return
+	}
+	for _, rr := range s.Routes {
+		if rr != nil {
+			rr.Prepare()
+		}
+	}
 }
 
 // Set is the compiled policy of one configuration: role derivation and the

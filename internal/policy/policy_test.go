@@ -280,7 +280,9 @@ func TestCacheReuse(t *testing.T) {
 
 func FuzzCompile(f *testing.F) {
 	for _, s := range []string{`true`, `identity.subject == "a"`, `"x" in identity.groups`, `request.headers["a"] == "b"`,
-		`request.query.a.exists(x, x.matches("^a+$"))`, `time.getHours("UTC") > 3`, `identity.claims.a.b.c == 1`, `[1,2,3].map(x, x*2).size() == 3`} {
+		`request.query.a.exists(x, x.matches("^a+$"))`, `time.getHours("UTC") > 3`, `identity.claims.a.b.c == 1`, `[1,2,3].map(x, x*2).size() == 3`,
+		`identity.groups + request.segments == request.segments + identity.groups`, `request.headers.exists(k, k in identity.groups || request.headers[k] in request.segments)`,
+		`request.segments[1] in identity.roles && size(request.headers) > dyn(identity.scopes)[0].size()`} {
 		f.Add(s)
 	}
 	in := &Input{Identity: alice, Request: req("GET", "/a/b"), Time: workday}
