@@ -179,17 +179,16 @@ func (g *Gateway) fetch(w http.ResponseWriter, r *http.Request, snap *Snapshot, 
 		}
 		return g.originFetch(w, r, snap, rt, st, t)
 	}
-	cw := &clientWriter{ResponseWriter: w}
+	cw := &scriptWriter{ResponseWriter: w, edit: &responseEdit{}}
 	deliver := func(status int, h http.Header) {
 		// The stored copy is taken before this. The origin side has
 		// already applied onOriginResponse's status or replacement to
 		// what is delivered (status is theirs); what onClientResponse
 		// decides now is for this client only, and cw applies it.
 		sc := &st.script
-		sc.replace, sc.status = nil, 0
+		sc.edit = responseEdit{}
 		g.clientResponse(status, h, snap, rt, st)
-		cw.replace, cw.status = sc.replace, sc.status
-		sc.replace, sc.status = nil, 0
+		*cw.edit, sc.edit = sc.edit, responseEdit{}
 	}
 	_, span := g.tracer.stage(st.ctx, cacheSpanName)
 	status, err := g.cache.c.Serve(cw, &req, cr, origin, deliver)
@@ -197,57 +196,6 @@ func (g *Gateway) fetch(w http.ResponseWriter, r *http.Request, snap *Snapshot, 
 	st.cacheStatus = status
 	return err
 }
-
-// clientWriter is what the cache writes a delivered response (hit or
-// miss) to on a cached route: it applies onClientResponse's decision, a
-// new status or a whole replacement (respondWith, or a failure's 500), as
-// scriptWriter does for the origin side, which is what gets stored.
-type clientWriter struct {
-	http.ResponseWriter
-	status   int
-	replace  *script.Reply
-	replaced bool
-}
-
-func (w *clientWriter) WriteHeader(code int) {
-	switch {
-	case w.replaced:
-		return
-	case code < 200:
-		// Interim responses pass before delivery decides anything.
-	case w.replace != nil:
-		rep := w.replace
-		h := w.ResponseWriter.Header()
-		for _, k := range []string{"Content-Length", "Content-Encoding", "Content-Range", "Etag", "Last-Modified", "Content-Type", "Trailer"} {
-			delete(h, k)
-		}
-		for k, vv := range rep.Header {
-			h[k] = vv
-		}
-		w.replaced = true
-		w.ResponseWriter.WriteHeader(rep.Status)
-		_, _ = w.ResponseWriter.Write(rep.Body)
-		return
-	case w.status != 0:
-		code = w.status
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *clientWriter) Write(b []byte) (int, error) {
-	if w.replaced {
-		return len(b), nil
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *clientWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.replaced {
-		f.Flush()
-	}
-}
-
-func (w *clientWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // sessionCookieName is the login session cookie's name (the default when
 // login is off: a cookie of that name is still never a key part).

@@ -260,10 +260,9 @@ type scriptState struct {
 	// multipart part) and the cache is bypassed.
 	debugRP bool
 	results []*script.Result
-	// status and replace change the response being delivered (set by
+	// edit changes the response being delivered (set by
 	// onOriginResponse/onClientResponse).
-	status  int
-	replace *script.Reply
+	edit responseEdit
 	// outcome is the access log's script_status: the worst of the
 	// request's handler runs (see noteOutcome); wall adds up their wall
 	// time, for script_ms.
@@ -699,7 +698,7 @@ func (g *Gateway) originFetch(w http.ResponseWriter, r *http.Request, snap *Snap
 			t.RawQuery = *rc.Query
 		}
 	}
-	sw := &scriptWriter{ResponseWriter: w, sc: sc}
+	sw := &scriptWriter{ResponseWriter: w, edit: &sc.edit}
 	ctx := r.Context()
 
 	if sc.w.Has(script.ResponseProvider) {
@@ -802,14 +801,14 @@ func (g *Gateway) originFetch(w http.ResponseWriter, r *http.Request, snap *Snap
 			switch {
 			case res.Failed() && !sc.rs.cfg.ContinueOnError:
 				// no-store: a failure must not become the cached answer.
-				sc.replace = &script.Reply{Status: http.StatusInternalServerError, Header: http.Header{"Cache-Control": {"no-store"}}, Body: []byte("edge script failed\n")}
+				sc.edit.replace = &script.Reply{Status: http.StatusInternalServerError, Header: http.Header{"Cache-Control": {"no-store"}}, Body: []byte("edge script failed\n")}
 			case res.Failed():
 			case oreq.Reply != nil:
 				sc.noteOutcome(scriptResponded)
-				sc.replace = oreq.Reply
+				sc.edit.replace = oreq.Reply
 			default:
 				if resp.Status != status {
-					sc.status = resp.Status
+					sc.edit.status = resp.Status
 					status = resp.Status
 				}
 			}
@@ -878,19 +877,33 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// scriptWriter applies what the response handlers decided: a new status
-// or a whole replacement response (respondWith, or a failure's 500).
+// responseEdit is what a response handler decided about the response
+// being delivered: a new status, or a whole replacement (respondWith, or a
+// failure's 500).
+type responseEdit struct {
+	status  int
+	replace *script.Reply
+}
+
+// scriptWriter applies a responseEdit to what is written through it: on
+// the origin side (what a cached route stores) and, on cached routes, for
+// each client again with onClientResponse's own edit.
 type scriptWriter struct {
 	http.ResponseWriter
-	sc       *scriptState
+	edit     *responseEdit
 	replaced bool
 }
 
 func (w *scriptWriter) WriteHeader(code int) {
-	if rep := w.sc.replace; rep != nil {
+	switch rep := w.edit.replace; {
+	case w.replaced:
+		return
+	case code < 200:
+		// Interim responses pass before any handler decides anything.
+	case rep != nil:
 		h := w.ResponseWriter.Header()
-		for _, k := range []string{"Content-Length", "Content-Encoding", "Etag", "Last-Modified", "Content-Type", "Trailer"} {
-			h.Del(k)
+		for _, k := range []string{"Content-Length", "Content-Encoding", "Content-Range", "Etag", "Last-Modified", "Content-Type", "Trailer"} {
+			delete(h, k)
 		}
 		for k, vv := range rep.Header {
 			h[k] = vv
@@ -899,9 +912,8 @@ func (w *scriptWriter) WriteHeader(code int) {
 		w.ResponseWriter.WriteHeader(rep.Status)
 		_, _ = w.ResponseWriter.Write(rep.Body)
 		return
-	}
-	if w.sc.status != 0 && code >= 200 {
-		code = w.sc.status
+	case w.edit.status != 0:
+		code = w.edit.status
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -928,8 +940,8 @@ func (g *Gateway) clientResponse(status int, h http.Header, snap *Snapshot, rt *
 	if sc.req == nil || !sc.w.Has(script.OnClientResponse) {
 		return
 	}
-	if sc.status != 0 {
-		status = sc.status
+	if sc.edit.status != 0 {
+		status = sc.edit.status
 	}
 	resp := &script.Response{Status: status, Header: h}
 	creq := *sc.req
@@ -937,13 +949,13 @@ func (g *Gateway) clientResponse(status int, h http.Header, snap *Snapshot, rt *
 	res := g.runScript(st.ctx, sc, script.OnClientResponse, &creq, resp)
 	switch {
 	case res.Failed() && !sc.rs.cfg.ContinueOnError:
-		sc.replace = &script.Reply{Status: http.StatusInternalServerError, Header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}}, Body: []byte("edge script failed\n")}
+		sc.edit.replace = &script.Reply{Status: http.StatusInternalServerError, Header: http.Header{"Content-Type": {"text/plain; charset=utf-8"}}, Body: []byte("edge script failed\n")}
 	case res.Failed():
 	case creq.Reply != nil:
 		sc.noteOutcome(scriptResponded)
-		sc.replace = creq.Reply
+		sc.edit.replace = creq.Reply
 	case resp.Status != status:
-		sc.status = resp.Status
+		sc.edit.status = resp.Status
 	}
 	g.debugHeaders(h, sc)
 }

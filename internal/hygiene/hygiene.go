@@ -24,6 +24,7 @@ import (
 	"net/url"
 
 	"github.com/edgegate/edgegate/internal/httperr"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Policy is the configurable part of hygiene. The zero value trusts no proxy
@@ -384,7 +385,7 @@ func checkHeader(k string, vv []string) rule {
 			// oauth2-proxy CVE-2025-64484: backends fold '_' into '-'.
 			return ruleHeaderUnderscore
 		}
-		if !isTokenByte(c) {
+		if !httpguts.IsTokenRune(rune(c)) {
 			return ruleHeaderName
 		}
 	}
@@ -396,19 +397,6 @@ func checkHeader(k string, vv []string) rule {
 		}
 	}
 	return ruleOK
-}
-
-// isTokenByte reports whether c may appear in an RFC 9110 token.
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }
 
 func lowerASCII(c byte) byte {

@@ -8,6 +8,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
+	"golang.org/x/net/http/httpguts"
 )
 
 // headerMap is request.headers: lower-case header names to their values
@@ -60,7 +61,7 @@ func (m *headerMap) lookup(name string) (vals []string, found, exact bool) {
 		case 'A' <= c && c <= 'Z':
 			// Every key of the lower-case map is lower case.
 			return nil, false, true
-		case !isTokenByte(c):
+		case !httpguts.IsTokenRune(rune(c)):
 			return nil, false, false
 		case upper && 'a' <= c && c <= 'z':
 			c -= 'a' - 'A'
@@ -71,20 +72,6 @@ func (m *headerMap) lookup(name string) (vals []string, found, exact bool) {
 	// The conversion in the index expression does not allocate.
 	vals, found = m.h[string(buf[:len(name)])]
 	return vals, found, true
-}
-
-// isTokenByte reports whether c may appear in a header name (RFC 9110
-// token).
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }
 
 func joined(vals []string) ref.Val {

@@ -61,9 +61,12 @@ func (l *strList) Equal(o ref.Val) ref.Val                     { return l.std().
 func (l *strList) Type() ref.Type                              { return types.ListType }
 func (l *strList) Value() any                                  { return l.s }
 
-// ConvertToType implements ref.Val; like cel-go's lists, a list converts
-// to itself and to its type.
-func (l *strList) ConvertToType(t ref.Type) ref.Val {
+// ConvertToType implements ref.Val.
+func (l *strList) ConvertToType(t ref.Type) ref.Val { return convertList(l, t) }
+
+// convertList converts a list the way cel-go's lists convert: to itself
+// and to its type, nothing else.
+func convertList(l ref.Val, t ref.Type) ref.Val {
 	switch t {
 	case types.ListType:
 		return l
@@ -159,13 +162,5 @@ func (l *segList) Equal(o ref.Val) ref.Val                     { return l.std().
 func (l *segList) Type() ref.Type                              { return types.ListType }
 func (l *segList) Value() any                                  { return l.parts() }
 
-// ConvertToType implements ref.Val, as strList's does.
-func (l *segList) ConvertToType(t ref.Type) ref.Val {
-	switch t {
-	case types.ListType:
-		return l
-	case types.TypeType:
-		return types.ListType
-	}
-	return types.NewErr("type conversion error from '%s' to '%s'", types.ListType, t)
-}
+// ConvertToType implements ref.Val.
+func (l *segList) ConvertToType(t ref.Type) ref.Val { return convertList(l, t) }
