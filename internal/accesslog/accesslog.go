@@ -8,13 +8,14 @@
 package accesslog
 
 import (
-	"encoding/json"
 	"io"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgegate/edgegate/internal/jsonstr"
 )
 
 // Record is one request. Field names are the JSON schema.
@@ -213,7 +214,7 @@ func str(b []byte, key, val string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	b = append(b, '"', ':')
-	return appendJSONString(b, val)
+	return jsonstr.Append(b, val)
 }
 
 func msField(b []byte, key string, v float64) []byte {
@@ -228,20 +229,4 @@ func num(b []byte, key string, v int64) []byte {
 	b = append(b, key...)
 	b = append(b, '"', ':')
 	return strconv.AppendInt(b, v, 10)
-}
-
-// appendJSONString quotes s; the common case (printable ASCII without
-// quotes or backslashes) is copied as is, anything else goes through
-// encoding/json so escaping is always right.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

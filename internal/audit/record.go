@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+
+	"github.com/edgegate/edgegate/internal/jsonstr"
 )
 
 // Kinds the trail writes itself. Stages may not record them.
@@ -81,7 +83,7 @@ func encodeRecord(buf []byte, r *Record) ([]byte, error) {
 	b := append(buf, `{"seq":`...)
 	b = strconv.AppendUint(b, r.Seq, 10)
 	b = append(b, `,"prev":`...)
-	b = appendJSONString(b, r.Prev)
+	b = jsonstr.Append(b, r.Prev)
 	if r.File != 0 {
 		b = append(b, `,"file":`...)
 		b = strconv.AppendInt(b, int64(r.File), 10)
@@ -92,7 +94,7 @@ func encodeRecord(buf []byte, r *Record) ([]byte, error) {
 		return buf[:start], fmt.Errorf("encode audit record: time: %w", err)
 	}
 	b = append(b, `","kind":`...)
-	b = appendJSONString(b, string(r.Kind))
+	b = jsonstr.Append(b, string(r.Kind))
 	b = appendStringField(b, `,"request_id":`, r.RequestID)
 	b = appendStringField(b, `,"route":`, r.Route)
 	b = appendStringField(b, `,"client_ip":`, r.ClientIP)
@@ -107,7 +109,7 @@ func encodeRecord(buf []byte, r *Record) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, role)
+			b = jsonstr.Append(b, role)
 		}
 		b = append(b, ']')
 	}
@@ -128,9 +130,9 @@ func encodeRecord(buf []byte, r *Record) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, k)
+			b = jsonstr.Append(b, k)
 			b = append(b, ':')
-			b = appendJSONString(b, r.Detail[k])
+			b = jsonstr.Append(b, r.Detail[k])
 		}
 		b = append(b, '}')
 	}
@@ -155,7 +157,7 @@ func appendStringField(b []byte, key, v string) []byte {
 	if v == "" {
 		return b
 	}
-	return appendJSONString(append(b, key...), v)
+	return jsonstr.Append(append(b, key...), v)
 }
 
 func appendUintField(b []byte, key string, v uint64) []byte {
@@ -163,22 +165,6 @@ func appendUintField(b []byte, key string, v uint64) []byte {
 		return b
 	}
 	return strconv.AppendUint(append(b, key...), v, 10)
-}
-
-// appendJSONString quotes s as encoding/json does. Strings of printable
-// ASCII that need no escaping (nearly all of them: routes, paths, hashes,
-// reason codes) are copied; anything else goes through encoding/json, so
-// its escaping (HTML characters, invalid UTF-8, U+2028) is matched exactly.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // Canonical splits a line (without its newline) into the canonical bytes

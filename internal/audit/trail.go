@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -159,6 +160,10 @@ type Trail struct {
 	head      string
 	sinceCkpt uint64
 	buf       []byte
+	// rec and errs are the committer's scratch: one record being encoded
+	// and a group's results, reused so a group does not allocate them.
+	rec       Record
+	errs      []error
 	lostLog   time.Time
 	lostCount uint64
 }
@@ -627,10 +632,13 @@ func (t *Trail) commit(group []*pending, forceCkpt bool) {
 			gaps = append(gaps, o)
 		}
 	}
-	errs := make([]error, len(group))
+	errs := slices.Grow(t.errs[:0], len(group))[:len(group)]
+	clear(errs)
+	t.errs = errs
 	for i, p := range group {
 		before := seq
-		add(&Record{Event: p.e})
+		t.rec = Record{Event: p.e}
+		add(&t.rec)
 		if seq == before {
 			errs[i] = encErr
 			continue
