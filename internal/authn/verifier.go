@@ -269,13 +269,13 @@ func parseHeader(seg string) (header, *Error) {
 }
 
 // check verifies the claims of a bearer token whose signature is valid,
-// and builds the identity.
-func (v *Verifier) check(c map[string]any, now time.Time, token string) (*identity.Identity, time.Time, *Error) {
+// and builds the identity; sum is the token's SHA-256.
+func (v *Verifier) check(c map[string]any, now time.Time, sum *[32]byte) (*identity.Identity, time.Time, *Error) {
 	id, exp, e := v.claims(c, v.cfg.Audiences, now, true, identity.MethodBearer)
 	if e != nil {
 		return nil, time.Time{}, e
 	}
-	id.Fingerprint = identity.Fingerprint(token)
+	id.Fingerprint = identity.FingerprintOfSum(sum)
 	return id, exp, nil
 }
 

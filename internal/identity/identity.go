@@ -71,5 +71,12 @@ func Fingerprint(secret string) string {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(secret))
+	return FingerprintOfSum(&sum)
+}
+
+// FingerprintOfSum is Fingerprint for a caller that already holds the
+// secret's SHA-256 (the verified-token cache key), so a token is hashed
+// once.
+func FingerprintOfSum(sum *[sha256.Size]byte) string {
 	return hex.EncodeToString(sum[:12])
 }
