@@ -283,11 +283,7 @@ func TestConfigActivationAudited(t *testing.T) {
 	tg := startGateway(t, basicConfig(origin.URL, tail))
 	first := tg.g.Snapshot().Config.Hash
 	reload := func(src string) error {
-		cfg, err := config.LoadBytes(tg.file, []byte(src))
-		if err != nil {
-			return err
-		}
-		return tg.g.Apply(cfg)
+		return tg.apply(src)
 	}
 	if err := reload(basicConfig(origin.URL, "  - name: extra\n    match: {path_prefix: /extra}\n    pool: app\n"+tail)); err != nil {
 		t.Fatal(err)

@@ -483,11 +483,7 @@ func TestAuthnReloadKeepsKeys(t *testing.T) {
 	}
 	apply := func(src string) {
 		t.Helper()
-		cfg, err := config.LoadBytes(tg.file, []byte(src))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tg.g.Apply(cfg); err != nil {
+		if err := tg.apply(src); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -40,6 +40,16 @@ type testGateway struct {
 
 func (tg *testGateway) url(path string) string { return "http://" + tg.addr + path }
 
+// apply reloads the running gateway with src, as a SIGHUP after editing
+// its file would.
+func (tg *testGateway) apply(src string) error {
+	cfg, err := config.LoadBytes(tg.file, []byte(src))
+	if err != nil {
+		return err
+	}
+	return tg.g.Apply(cfg)
+}
+
 // startGateway writes src to a file in a temp dir (so relative paths and
 // reloads work), loads it and serves it until the test ends.
 func startGateway(t *testing.T, src string) *testGateway {

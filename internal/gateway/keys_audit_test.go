@@ -82,11 +82,7 @@ func TestKeysRotateIsAudited(t *testing.T) {
 	// The running gateway takes the keystore change on its next reload
 	// (or maintenance tick, every 30s at most).
 	reloaded := basicConfig(origin.URL, "  - name: extra\n    match: {path_prefix: /extra}\n    pool: app\n"+tail)
-	cfg, err = config.LoadBytes(tg.file, []byte(reloaded))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.g.Apply(cfg); err != nil {
+	if err := tg.apply(reloaded); err != nil {
 		t.Fatal(err)
 	}
 	if k, err := tg.g.KeyRing().Signer(); err != nil || k.ID != newKID {

@@ -503,11 +503,7 @@ func TestSessionSurvivesReload(t *testing.T) {
 		// only: the origin gets the other cookies, never that one.
 		t.Errorf("origin saw cookies other than theme=dark: %s", body)
 	}
-	cfg, err := config.LoadBytes(tg.file, []byte(strings.Replace(src, "name: public", "name: public2", 1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.g.Apply(cfg); err != nil {
+	if err := tg.apply(strings.Replace(src, "name: public", "name: public2", 1)); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	if code, body := call("/app/x", "application/json"); code != 200 {
@@ -681,11 +677,7 @@ func TestLoginIssuerRules(t *testing.T) {
 			t.Errorf("whoami %s: want the mapped groups [editor] and roles [dev admins] of issuer dev", body)
 		}
 		// A reload requiring a claim alice lacks ends her session.
-		cfg, err := config.LoadBytes(tg.file, []byte(strings.Replace(src, "claims: {groups: [roles], roles: [groups]}", "required_claims: [{name: department}]", 1)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tg.g.Apply(cfg); err != nil {
+		if err := tg.apply(strings.Replace(src, "claims: {groups: [roles], roles: [groups]}", "required_claims: [{name: department}]", 1)); err != nil {
 			t.Fatalf("reload: %v", err)
 		}
 		if code, body := whoami(); code != 401 || !strings.Contains(body, "session.missing_claim") {
