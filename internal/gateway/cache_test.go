@@ -377,19 +377,7 @@ func TestCachePurgeAPI(t *testing.T) {
 	for _, p := range paths {
 		do(t, "GET", tg.url(p), nil)
 	}
-	purge := func(token, body string) got {
-		req, _ := http.NewRequest("POST", "http://"+tg.admin+"/cache/purge", strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return got{resp.StatusCode, string(b), resp.Header}
-	}
+	purge := func(token, body string) got { return purgeCall(t, tg, token, body) }
 	host := "http://127.0.0.1"
 	for _, tc := range []struct {
 		name, token, body string

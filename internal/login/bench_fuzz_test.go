@@ -3,6 +3,7 @@ package login
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -33,9 +34,9 @@ func FuzzVerifyIDToken(f *testing.F) {
 	})
 }
 
-// BenchmarkSessionFrom is the per-request cost of a session route: open
-// the cookie, load the session, check timeouts, record activity.
-func BenchmarkSessionFrom(b *testing.B) {
+// signedInRequest logs in once and returns a request carrying the
+// session cookie.
+func signedInRequest(b *testing.B) (*rpEnv, *http.Request) {
 	e := newRPEnv(b)
 	_, cookie, err := e.login(b)
 	if err != nil {
@@ -43,6 +44,13 @@ func BenchmarkSessionFrom(b *testing.B) {
 	}
 	r := httptest.NewRequest("GET", "https://gw.example/app", nil)
 	r.AddCookie(cookie)
+	return e, r
+}
+
+// BenchmarkSessionFrom is the per-request cost of a session route: open
+// the cookie, load the session, check timeouts, record activity.
+func BenchmarkSessionFrom(b *testing.B) {
+	e, r := signedInRequest(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -55,13 +63,7 @@ func BenchmarkSessionFrom(b *testing.B) {
 // BenchmarkResolve is BenchmarkSessionFrom plus the issuer's claim rules
 // and mapping that make the request's identity.
 func BenchmarkResolve(b *testing.B) {
-	e := newRPEnv(b)
-	_, cookie, err := e.login(b)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := httptest.NewRequest("GET", "https://gw.example/app", nil)
-	r.AddCookie(cookie)
+	e, r := signedInRequest(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
